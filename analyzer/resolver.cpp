@@ -1,0 +1,831 @@
+// Where every effective value is decided. Read top to bottom: distributed setup, what trains,
+// which checkpointing mechanisms wrap the layers, then use_reentrant (the precedence ladder of
+// the research notes, §4.1), RNG, the input-require-grads hook, DDP's find_unused_parameters.
+#include "analyzer/resolver.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "analyzer/defaults_table.h"
+#include "analyzer/extract/formats.h"
+
+namespace gcheck {
+
+// ---- provenance wording ----------------------------------------------------------------------
+
+namespace {
+template <class T>
+Origin key_origin_t(const Fact<T>& f) {
+  Origin o;
+  if (!f.key.empty() && f.key.front() == '(') {
+    o.kind = Origin::Kind::Derived;
+    o.loc = f.loc;
+    o.text = f.key == "(path)" ? fmt::format("inferred from the file path ({})", f.raw)
+             : f.key == "(keys)" ? fmt::format("inferred from keys only a {} config has", f.raw)
+                                 : fmt::format("inferred ({})", f.raw);
+    return o;
+  }
+  o.kind = Origin::Kind::Key;
+  o.loc = f.loc.known() ? f.loc : f.key_loc;
+  o.key = f.key;
+  o.text = fmt::format("{}: {}", f.key, f.raw);
+  return o;
+}
+}  // namespace
+
+Origin key_origin(const Fact<bool>& f) { return key_origin_t(f); }
+Origin key_origin(const Fact<int64_t>& f) { return key_origin_t(f); }
+Origin key_origin(const Fact<double>& f) { return key_origin_t(f); }
+Origin key_origin(const Fact<std::string>& f) { return key_origin_t(f); }
+Origin key_origin(const Fact<std::vector<std::string>>& f) { return key_origin_t(f); }
+
+Origin row_origin(const DefaultRow& r, Origin::Kind kind) {
+  Origin o;
+  o.kind = kind;
+  o.row = &r;
+  std::string gate = row_versions(r);
+  o.text = fmt::format("{} {}: {} = {} when {}{} [{}]",
+                       r.stack, kind == Origin::Kind::Override ? "override" : "default", r.key,
+                       r.value, r.when, gate.empty() ? "" : " (" + gate + ")", r.source);
+  return o;
+}
+
+std::string Origin::describe() const {
+  std::string where;
+  if (loc.known()) {
+    where = loc.span.begin.known()
+                ? fmt::format("{}:{}:{}", loc.file, loc.span.begin.line, loc.span.begin.column)
+                : loc.file;
+  }
+  if (kind == Kind::Key) return fmt::format("{} {}", where, text);
+  if (!where.empty() && kind == Kind::Derived) return fmt::format("{} ({})", text, where);
+  return text;
+}
+
+std::string_view mechanism_name(Mechanism m) {
+  switch (m) {
+    case Mechanism::HfGradientCheckpointing: return "HF gradient checkpointing";
+    case Mechanism::LlamaFactoryWrapper: return "LLaMA-Factory's checkpoint wrapper";
+    case Mechanism::FsdpActivationCheckpointing: return "FSDP activation checkpointing";
+    case Mechanism::TorchtuneActivationCheckpointing: return "torchtune activation checkpointing";
+    case Mechanism::UnslothCheckpointing: return "Unsloth checkpointing";
+    case Mechanism::AxolotlOffloadWrapper: return "Axolotl activation offloading (TRL offloader)";
+    case Mechanism::TorchCheckpointCall: return "torch.utils.checkpoint calls";
+    case Mechanism::CheckpointWrapperCall: return "checkpoint_wrapper";
+    case Mechanism::HandRolledRecompute: return "a hand-rolled recompute Function";
+  }
+  return "?";
+}
+
+std::string_view adapter_name(Adapter a) {
+  switch (a) {
+    case Adapter::None: return "none";
+    case Adapter::Lora: return "LoRA";
+    case Adapter::Qlora: return "QLoRA";
+    case Adapter::Other: return "adapter";
+  }
+  return "?";
+}
+
+// ---- the resolver ----------------------------------------------------------------------------
+
+namespace {
+
+using extract::contains;
+using extract::lower;
+
+Origin derived(std::string text, Location loc = {}) {
+  Origin o;
+  o.kind = Origin::Kind::Derived;
+  o.text = std::move(text);
+  o.loc = std::move(loc);
+  return o;
+}
+
+Origin unknown(std::string text, Location loc = {}) {
+  Origin o;
+  o.kind = Origin::Kind::Unknown;
+  o.text = std::move(text);
+  o.loc = std::move(loc);
+  return o;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool unresolved_key(const Inputs& in, std::string_view key) {
+  for (const auto& u : in.unresolved)
+    if (u.key == key) return true;
+  if (in.primary)
+    for (const auto& u : in.primary->unreadable)
+      if (u.key == key) return true;
+  return false;
+}
+
+class Resolver {
+  enum class Decider { User, Stack, Torch };
+
+ public:
+  Resolver(const Inputs& in, Scenario& sc) : in_(in), p_(*in.primary), sc_(sc) {
+    ds_ = in.deepspeed.get();
+    la_ = in.launcher.get();
+    // A launcher config linted on its own is its own launcher.
+    if (!la_ && p_.format == Format::Accelerate) la_ = &p_;
+  }
+
+  Setup run() {
+    s_.format = p_.format;
+    s_.facts = &p_;
+    s_.deepspeed = ds_;
+    s_.launcher = la_;
+    s_.scenario = &sc_;
+    s_.unresolved = in_.unresolved;
+    for (const auto& u : p_.unreadable) s_.unresolved.push_back(u);
+    if (ds_)
+      for (const auto& u : ds_->unreadable) s_.unresolved.push_back(u);
+    if (la_)
+      for (const auto& u : la_->unreadable) s_.unresolved.push_back(u);
+    trl_ = p_.format == Format::HfTrl && p_.trl && p_.trl->value;
+    stack();
+    distributed();
+    trainer();
+    what_trains();
+    mechanisms();
+    reentrant();
+    rng_and_dropout();
+    input_hook();
+    find_unused();
+    misc();
+    return std::move(s_);
+  }
+
+ private:
+  // ---- stack and trainer ----------------------------------------------------------------------
+  void stack() {
+    std::string name;
+    switch (p_.format) {
+      case Format::Axolotl: name = "Axolotl"; break;
+      case Format::HfTrl: name = trl_ ? "TRL" : "HF Trainer"; break;
+      case Format::LlamaFactory: name = "LLaMA-Factory"; break;
+      case Format::LlamaFactoryV1: name = "LLaMA-Factory v1"; break;
+      case Format::Torchtune: name = "torchtune"; break;
+      case Format::Accelerate: name = "accelerate"; break;
+      case Format::DeepSpeed: name = "DeepSpeed"; break;
+      case Format::Python: name = "Python script"; break;
+      case Format::Cpp: name = "LibTorch C++"; break;
+      default: name = "unknown"; break;
+    }
+    s_.stack.set(name, derived(fmt::format("{} config ({})", format_title(p_.format),
+                                           p_.format_reason), p_.anchor));
+  }
+
+  void trainer() {
+    if (p_.trainer) {
+      std::string t = lower(p_.trainer->value);
+      if (t == "pt") t = "sft";  // LLaMA-Factory pre-training: supervised
+      if (t == "rm") t = "reward";
+      s_.trainer.set(t, key_origin(*p_.trainer));
+    } else if (p_.format == Format::LlamaFactory) {
+      s_.trainer.set("sft", derived("LLaMA-Factory stage not set (sft)"));
+    } else if (p_.format == Format::Axolotl) {
+      s_.trainer.set("sft", derived("Axolotl without rl: supervised fine-tuning"));
+    } else if (trl_) {
+      s_.trainer.why.push_back(unknown("the TRL trainer is chosen by the script that reads this "
+                                       "config; none of its keys or path names one"));
+    } else {
+      s_.trainer.set("sft", derived("supervised training"));
+    }
+    bool rl = s_.trainer.known() && extract::is_rl_trainer(*s_.trainer);
+    s_.rl.set(rl, s_.trainer.why.empty() ? derived("") : s_.trainer.why.front());
+  }
+
+  // ---- distributed ----------------------------------------------------------------------------
+  void distributed() {
+    // ZeRO stage: the linked DeepSpeed config, else the launcher's inline zero_stage.
+    bool ds_used = ds_ != nullptr ||
+                   (la_ && la_->distributed_type && upper(la_->distributed_type->value) == "DEEPSPEED");
+    if (ds_ && ds_->zero_stage) {
+      s_.zero_stage.set(ds_->zero_stage->value, key_origin(*ds_->zero_stage));
+      if (in_.deepspeed_link.kind != Origin::Kind::Unknown && !in_.deepspeed_link.text.empty())
+        s_.zero_stage.because(in_.deepspeed_link);
+    } else if (la_ && la_->zero_stage) {
+      s_.zero_stage.set(la_->zero_stage->value, key_origin(*la_->zero_stage));
+      s_.zero_stage.because(in_.launcher_link);
+    } else if (unresolved_key(in_, "deepspeed") ||
+               unresolved_key(in_, "deepspeed_config.deepspeed_config_file") ||
+               (ds_ && unresolved_in(ds_, "zero_optimization.stage"))) {
+      s_.zero_stage.why.push_back(unknown("the DeepSpeed config could not be read"));
+    } else if (ds_used) {
+      s_.zero_stage.set(0, row_origin(row("deepspeed.zero_stage")));
+      if (ds_) s_.zero_stage.because(in_.deepspeed_link);
+    } else {
+      s_.zero_stage.set(0, derived("no DeepSpeed config"));
+    }
+
+    // FSDP: a TrainingArguments `fsdp`, Axolotl's fsdp_config, LLaMA-Factory v1 dist_config,
+    // or an accelerate launcher with distributed_type FSDP.
+    bool axolotl_fsdp = p_.format == Format::Axolotl &&
+                        (p_.fsdp_ac || p_.fsdp_version || p_.fsdp_sharding || p_.fsdp);
+    if (p_.fsdp && !p_.fsdp->value.empty()) {
+      s_.fsdp.set(true, key_origin(*p_.fsdp));
+    } else if (axolotl_fsdp) {
+      const Location& l = p_.fsdp_ac ? p_.fsdp_ac->key_loc
+                          : p_.fsdp_version ? p_.fsdp_version->key_loc
+                                            : p_.fsdp_sharding->key_loc;
+      s_.fsdp.set(true, derived("Axolotl fsdp_config", l));
+    } else if (la_ && la_->distributed_type && upper(la_->distributed_type->value) == "FSDP") {
+      s_.fsdp.set(true, key_origin(*la_->distributed_type));
+      s_.fsdp.because(in_.launcher_link);
+    } else {
+      s_.fsdp.set(false, derived("no FSDP setting"));
+    }
+    if (*s_.fsdp) {
+      const Opt<int64_t>& v = p_.fsdp_version ? p_.fsdp_version
+                              : la_ && la_->fsdp_version ? la_->fsdp_version
+                                                         : p_.fsdp_version;
+      if (v) s_.fsdp_version.set(v->value, key_origin(*v));
+      else s_.fsdp_version.set(1, row_origin(row("accelerate.fsdp_version")));
+      const Opt<bool>& ac = p_.fsdp_ac ? p_.fsdp_ac : la_ ? la_->fsdp_ac : p_.fsdp_ac;
+      if (ac) s_.fsdp_ac.set(ac->value, key_origin(*ac));
+      else s_.fsdp_ac.set(false, derived("FSDP activation checkpointing not set"));
+      // Full sharding unless a strategy says otherwise (accelerate's default is FULL_SHARD;
+      // FSDP2 reshards after forward by default).
+      std::string shard;
+      Origin so = derived("FSDP's default sharding (FULL_SHARD / reshard_after_forward)");
+      const Opt<std::string>& sh = p_.fsdp_sharding ? p_.fsdp_sharding
+                                   : la_ ? la_->fsdp_sharding : p_.fsdp_sharding;
+      if (sh) {
+        shard = upper(sh->value);
+        so = key_origin(*sh);
+      } else if (p_.fsdp) {
+        shard = upper(p_.fsdp->value);
+        so = key_origin(*p_.fsdp);
+      }
+      bool full = shard.empty() || contains(shard, "FULL_SHARD") || contains(shard, "HYBRID") ||
+                  shard == "1" || shard == "TRUE" || contains(shard, "FSDP");
+      if (contains(shard, "SHARD_GRAD_OP") || contains(shard, "NO_SHARD") || shard == "FALSE")
+        full = false;
+      s_.fsdp_full_shard.set(full, so);
+    } else {
+      s_.fsdp_ac.set(false, derived("no FSDP"));
+      s_.fsdp_full_shard.set(false, derived("no FSDP"));
+    }
+
+    // Process count, when a launcher or the config states it.
+    if (la_ && la_->num_processes) {
+      int64_t n = la_->num_processes->value * (la_->num_machines ? la_->num_machines->value : 1);
+      s_.multi_process.set(n > 1, key_origin(*la_->num_processes));
+      s_.multi_process.because(in_.launcher_link);
+    } else if (la_ && la_->distributed_type && upper(la_->distributed_type->value) == "NO") {
+      s_.multi_process.set(false, key_origin(*la_->distributed_type));
+    } else if (p_.use_ray && p_.use_ray->value && p_.ray_num_workers) {
+      s_.multi_process.set(p_.ray_num_workers->value > 1, key_origin(*p_.ray_num_workers));
+    } else {
+      s_.multi_process.why.push_back(
+          unknown("the process count is set by the launch command (torchrun, accelerate launch)"));
+    }
+    bool ddp_possible = !*s_.fsdp && s_.zero_stage.is(0);
+    if (!ddp_possible) {
+      s_.ddp.set(false, derived(*s_.fsdp ? "FSDP, not DDP" : "DeepSpeed, not DDP"));
+    } else if (s_.multi_process.known()) {
+      s_.ddp.set(*s_.multi_process, s_.multi_process.why.front());
+    } else {
+      s_.ddp.why.push_back(unknown("DDP if launched on more than one process"));
+    }
+  }
+
+  static bool unresolved_in(const Facts* f, std::string_view key) {
+    for (const auto& u : f->unreadable)
+      if (contains(u.key, key)) return true;
+    return false;
+  }
+
+  // ---- what trains ----------------------------------------------------------------------------
+  void what_trains() {
+    Adapter a = Adapter::None;
+    Origin ao = derived("no adapter: a full fine-tune");
+    int64_t bits = 0;
+    Origin bo = derived("no quantization");
+    if (p_.quant_bits && p_.quant_bits->value > 0) {
+      bits = p_.quant_bits->value;
+      bo = key_origin(*p_.quant_bits);
+    }
+    bool partial = false;
+    Origin po = derived("no partial freezing");
+    switch (p_.format) {
+      case Format::Axolotl:
+      case Format::Torchtune:
+        if (p_.adapter) {
+          std::string v = lower(p_.adapter->value);
+          a = v == "qlora" ? Adapter::Qlora : v == "lora" ? Adapter::Lora
+              : v.empty()  ? Adapter::None
+                           : Adapter::Other;
+          ao = key_origin(*p_.adapter);
+        }
+        if (p_.unfrozen_parameters && !p_.unfrozen_parameters->value.empty()) {
+          partial = true;
+          po = key_origin(*p_.unfrozen_parameters);
+        }
+        break;
+      case Format::HfTrl:
+        if (p_.use_peft && p_.use_peft->value) {
+          a = Adapter::Lora;
+          ao = key_origin(*p_.use_peft);
+        }
+        break;
+      case Format::LlamaFactory:
+      case Format::LlamaFactoryV1: {
+        std::string ft = "lora";
+        if (p_.finetuning_type) {
+          ft = lower(p_.finetuning_type->value);
+          ao = key_origin(*p_.finetuning_type);
+        } else if (p_.format == Format::LlamaFactory) {
+          ao = row_origin(row("lf.finetuning_type"));
+        } else {
+          ft = "full";
+          ao = derived("no peft_config: a full fine-tune");
+        }
+        if (ft == "lora") a = Adapter::Lora;
+        else if (ft == "oft" || ft == "dora") a = Adapter::Other;
+        else if (ft == "freeze") {
+          partial = true;
+          po = ao;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (a == Adapter::Lora && bits == 4) a = Adapter::Qlora;
+    s_.adapter.set(a, ao);
+    if (a == Adapter::Qlora && bits == 0 && p_.format != Format::Torchtune) {
+      bits = 4;
+      bo = derived("QLoRA: a 4-bit base");
+    }
+    s_.quant_bits.set(bits, bo);
+    s_.partial_freeze.set(partial, po);
+
+    bool frozen = a != Adapter::None || partial;
+    s_.frozen_params.set(frozen, frozen ? (a != Adapter::None ? ao : po)
+                                        : derived("every parameter trains"));
+    // The tensors entering the checkpointed blocks come from the embeddings; they are frozen
+    // with adapters and partial freezing unless the embeddings are made trainable.
+    bool emb_trainable = p_.embeddings_trainable.has_value();
+    Origin eo = emb_trainable ? key_origin(*p_.embeddings_trainable) : derived("");
+    if (partial && p_.unfrozen_parameters) {
+      for (const auto& pat : p_.unfrozen_parameters->value)
+        if (contains(lower(pat), "embed")) {
+          emb_trainable = true;
+          eo = key_origin(*p_.unfrozen_parameters);
+        }
+    }
+    if (partial && p_.freeze_trainable_layers && p_.freeze_trainable_layers->value < 0) {
+      // LLaMA-Factory: negative counts train the first layers; embeddings stay frozen.
+    }
+    if (frozen && !emb_trainable) {
+      s_.frozen_embeddings.set(true, a != Adapter::None ? ao : po);
+      s_.frozen_embeddings.because(derived("the input embeddings do not train"));
+    } else if (frozen) {
+      s_.frozen_embeddings.set(false, eo);
+    } else {
+      s_.frozen_embeddings.set(false, derived("every parameter trains"));
+    }
+    if (p_.vision_lora && p_.vision_lora->value && a != Adapter::None) {
+      s_.frozen_tower.set(true, key_origin(*p_.vision_lora));
+      s_.frozen_tower.because(derived("adapters on a vision/audio tower whose input comes from "
+                                      "its own frozen patch embedding"));
+    } else {
+      s_.frozen_tower.set(false, derived("no adapters on a non-text tower stated"));
+    }
+  }
+
+  // ---- mechanisms -----------------------------------------------------------------------------
+  void add(Mechanism m, Origin o) { s_.mechanisms.push_back({m, std::move(o)}); }
+
+  void mechanisms() {
+    hf_gc_ = false;
+    Origin hf_o = derived("");
+    switch (p_.format) {
+      case Format::Axolotl: {
+        std::string off = p_.activation_offloading ? lower(p_.activation_offloading->value) : "";
+        if (p_.gradient_checkpointing_mode) off = p_.gradient_checkpointing_mode->value == "offload_disk" ? "disk" : "legacy";
+        bool gc = p_.gradient_checkpointing ? p_.gradient_checkpointing->value : false;
+        hf_o = p_.gradient_checkpointing ? key_origin(*p_.gradient_checkpointing)
+                                         : row_origin(row("axolotl.gradient_checkpointing"));
+        if (off == "true" || off == "legacy" || off == "disk") {
+          offload_wrapper_ = true;
+          Origin o = p_.gradient_checkpointing_mode ? key_origin(*p_.gradient_checkpointing_mode)
+                                                    : key_origin(*p_.activation_offloading);
+          add(Mechanism::AxolotlOffloadWrapper, o);
+          s_.hf_gc.set(false, row_origin(row("axolotl.offload.no_hf_gc"), Origin::Kind::Override));
+          s_.hf_gc.because(o);
+        } else {
+          hf_gc_ = gc;
+          s_.hf_gc.set(gc, hf_o);
+        }
+        hidden_states_ = off == "hidden_states";
+        break;
+      }
+      case Format::HfTrl: {
+        if (p_.gradient_checkpointing) {
+          hf_gc_ = p_.gradient_checkpointing->value;
+          hf_o = key_origin(*p_.gradient_checkpointing);
+        } else if (trl_) {
+          const DefaultRow* r = pick_row(sc_, {"trl.gradient_checkpointing", "trl.gradient_checkpointing.old"});
+          hf_gc_ = r && row_bool(*r);
+          hf_o = row_origin(*r);
+        } else {
+          hf_o = row_origin(row("hf.gradient_checkpointing"));
+        }
+        s_.hf_gc.set(hf_gc_, hf_o);
+        break;
+      }
+      case Format::LlamaFactory: {
+        bool lf_gc = true;
+        Origin o = row_origin(row("lf.gradient_checkpointing"));
+        if (p_.disable_gradient_checkpointing) {
+          lf_gc = !p_.disable_gradient_checkpointing->value;
+          o = key_origin(*p_.disable_gradient_checkpointing);
+        }
+        if (lf_gc) {
+          add(p_.use_unsloth_gc && p_.use_unsloth_gc->value ? Mechanism::UnslothCheckpointing
+                                                            : Mechanism::LlamaFactoryWrapper, o);
+        }
+        lf_gc_ = lf_gc;
+        // The HF key as well: the Trainer re-enables checkpointing through LF's patched method.
+        if (p_.gradient_checkpointing && p_.gradient_checkpointing->value) {
+          hf_gc_ = true;
+          s_.hf_gc.set(true, key_origin(*p_.gradient_checkpointing));
+        } else {
+          s_.hf_gc.set(false, p_.gradient_checkpointing ? key_origin(*p_.gradient_checkpointing)
+                                                        : row_origin(row("hf.gradient_checkpointing")));
+        }
+        break;
+      }
+      case Format::LlamaFactoryV1: {
+        bool on = true;
+        Origin o = row_origin(row("lfv1.enable_activation_checkpointing"));
+        if (p_.enable_activation_checkpointing) {
+          on = p_.enable_activation_checkpointing->value;
+          o = key_origin(*p_.enable_activation_checkpointing);
+        }
+        hf_gc_ = on;
+        s_.hf_gc.set(on, o);
+        break;
+      }
+      case Format::Torchtune: {
+        bool on = false;
+        Origin o = row_origin(row("torchtune.enable_activation_checkpointing"));
+        if (p_.enable_activation_checkpointing) {
+          on = p_.enable_activation_checkpointing->value;
+          o = key_origin(*p_.enable_activation_checkpointing);
+        }
+        if (on) add(Mechanism::TorchtuneActivationCheckpointing, o);
+        s_.hf_gc.set(false, derived("torchtune does not use HF checkpointing"));
+        break;
+      }
+      default:
+        s_.hf_gc.set(false, derived("no HF training arguments"));
+        break;
+    }
+    if (hf_gc_) add(Mechanism::HfGradientCheckpointing, s_.hf_gc.why.front());
+    if (*s_.fsdp && s_.fsdp_ac.is(true)) add(Mechanism::FsdpActivationCheckpointing, s_.fsdp_ac.why.front());
+    bool any = !s_.mechanisms.empty();
+    if (any) {
+      s_.checkpointing.set(true, s_.mechanisms.front().origin);
+      for (size_t i = 1; i < s_.mechanisms.size(); ++i) s_.checkpointing.because(s_.mechanisms[i].origin);
+    } else {
+      Origin o = s_.hf_gc.why.empty() ? derived("no checkpointing setting") : s_.hf_gc.why.front();
+      if (p_.format == Format::LlamaFactory && p_.disable_gradient_checkpointing)
+        o = key_origin(*p_.disable_gradient_checkpointing);
+      if (p_.format == Format::Torchtune && p_.enable_activation_checkpointing)
+        o = key_origin(*p_.enable_activation_checkpointing);
+      s_.checkpointing.set(false, o);
+    }
+  }
+
+  bool gemma4() const {
+    if (p_.model_type) {
+      std::string t = lower(p_.model_type->value);
+      return t == "gemma4" || t == "gemma4_unified";
+    }
+    return false;
+  }
+
+  // Sets use_reentrant and who decided it.
+  void decide(bool v, Origin o, Decider d) {
+    s_.use_reentrant.set(v, std::move(o));
+    decider_ = d;
+  }
+
+  // The transformers/torch ladder when nothing above it decides (HF GC on).
+  void transformers_ladder(const char* why_no_key) {
+    if (p_.gc_kwargs) {
+      // A kwargs dict without use_reentrant reaches torch as is: torch's default applies.
+      decide(true, row_origin(row("torch.use_reentrant")), Decider::Torch);
+      s_.use_reentrant.because(derived(fmt::format(
+          "{} is given without use_reentrant and is passed on unchanged", p_.gc_kwargs->key),
+          p_.gc_kwargs->key_loc));
+      return;
+    }
+    const DefaultRow* r = pick_row(sc_, {"hf.use_reentrant.model_code", "hf.use_reentrant.empty",
+                                         "hf.use_reentrant.true", "hf.use_reentrant.false"});
+    bool torch_default = r->id == std::string_view("hf.use_reentrant.model_code") ||
+                         r->id == std::string_view("hf.use_reentrant.empty");
+    decide(row_bool(*r), row_origin(*r), torch_default ? Decider::Torch : Decider::Stack);
+    if (torch_default) s_.use_reentrant.because(row_origin(row("torch.use_reentrant")));
+    s_.use_reentrant.because(derived(why_no_key));
+  }
+
+  void reentrant() {
+    // Non-HF mechanisms fix the value themselves.
+    if (!hf_gc_ && !lf_gc_) {
+      if (*s_.fsdp && s_.fsdp_ac.is(true)) {
+        decide(false, row_origin(row("accelerate.fsdp_ac.use_reentrant")), Decider::Stack);
+      } else if (p_.format == Format::Torchtune && s_.checkpointing.is(true)) {
+        decide(false, row_origin(row("torchtune.use_reentrant")), Decider::Stack);
+      } else if (offload_wrapper_) {
+        const DefaultRow* r = pick_row(sc_, {"torch.checkpoint_wrapper.reentrant",
+                                             "torch.checkpoint_wrapper.no_reentrant"});
+        decide(r->value == std::string_view("REENTRANT"), row_origin(*r), Decider::Stack);
+      } else {
+        s_.use_reentrant.why.push_back(derived("checkpointing is off"));
+      }
+      s_.use_reentrant_stated.set(true, derived("fixed by the checkpointing mechanism"));
+      return;
+    }
+    switch (p_.format) {
+      case Format::Axolotl: axolotl_reentrant(); break;
+      case Format::HfTrl: hf_trl_reentrant(); break;
+      case Format::LlamaFactory: lf_reentrant(); break;
+      case Format::LlamaFactoryV1:
+        decide(false, row_origin(row("lfv1.use_reentrant")), Decider::Stack);
+        break;
+      default:
+        transformers_ladder("use_reentrant is not set");
+        break;
+    }
+    // Who decided, for GC105 (nobody: torch's default) and GC403 (a stack injected true).
+    std::string who = decider_ == Decider::User ? "user" : decider_ == Decider::Stack ? "stack" : "torch";
+    s_.use_reentrant_stated.set(decider_ == Decider::User, derived(who));
+    stated_by_ = who;
+  }
+
+  void axolotl_reentrant() {
+    bool rl = s_.rl.is(true);
+    if (gemma4()) {
+      decide(false, row_origin(row("axolotl.use_reentrant.gemma4"), Origin::Kind::Override), Decider::Stack);
+      s_.use_reentrant.because(key_origin(*p_.model_type));
+    } else if (p_.use_reentrant) {
+      decide(p_.use_reentrant->value, key_origin(*p_.use_reentrant), Decider::User);
+    } else if (p_.gc_kwargs) {
+      decide(true, row_origin(row("torch.use_reentrant")), Decider::Torch);
+      s_.use_reentrant.because(derived(
+          "gradient_checkpointing_kwargs is given without use_reentrant: Axolotl passes it "
+          "through unchanged (normalize_config only fills it in when the key is absent)",
+          p_.gc_kwargs->key_loc));
+    } else if (hidden_states_) {
+      decide(false, row_origin(row("axolotl.use_reentrant.hidden_states")), Decider::Stack);
+    } else if ((p_.unfrozen_parameters && !p_.unfrozen_parameters->value.empty()) || rl) {
+      decide(false, row_origin(row("axolotl.use_reentrant.builder")), Decider::Stack);
+      s_.use_reentrant.because(rl ? key_origin(*p_.trainer) : key_origin(*p_.unfrozen_parameters));
+    } else {
+      decide(true, row_origin(row("axolotl.use_reentrant.injected")), Decider::Stack);
+    }
+    // Axolotl's RL trainers are TRL's: TRL forces reentrant for PEFT + ZeRO-3.
+    if (rl) trl_force("trl.force_reentrant.other");
+  }
+
+  void hf_trl_reentrant() {
+    if (p_.use_reentrant) {
+      decide(p_.use_reentrant->value, key_origin(*p_.use_reentrant), Decider::User);
+    } else if (trl_ && row_applies(row("trl.use_reentrant"), sc_)) {
+      decide(false, row_origin(row("trl.use_reentrant")), Decider::Stack);
+    } else {
+      transformers_ladder("gradient_checkpointing_kwargs.use_reentrant is not set");
+    }
+    if (trl_) {
+      bool sft = !s_.trainer.known() || *s_.trainer == "sft";
+      trl_force(sft ? "trl.force_reentrant.sft" : "trl.force_reentrant.other");
+    }
+  }
+
+  void trl_force(const char* row_id) {
+    if (s_.adapter.is(Adapter::None) || !s_.zero_stage.is(3)) return;
+    const DefaultRow& r = row(row_id);
+    if (!row_applies(r, sc_)) return;
+    bool was = s_.use_reentrant.is(true);
+    Origin user = s_.use_reentrant.why.empty() ? derived("") : s_.use_reentrant.why.front();
+    bool user_false = decider_ == Decider::User && !was;
+    decide(true, row_origin(r, Origin::Kind::Override), Decider::Stack);
+    s_.use_reentrant.because(s_.adapter.why.front());
+    s_.use_reentrant.because(s_.zero_stage.why.front());
+    if (user_false) {
+      overridden_ = user;
+      s_.use_reentrant.because(derived("overrides " + user.describe()));
+    }
+  }
+
+  void lf_reentrant() {
+    bool fsdp2 = *s_.fsdp && s_.fsdp_version.is(2);
+    if (hf_gc_) {
+      // gradient_checkpointing: true → Trainer calls LF's patched method with the HF kwargs.
+      if (p_.use_reentrant) {
+        decide(p_.use_reentrant->value, key_origin(*p_.use_reentrant), Decider::User);
+      } else {
+        decide(true, row_origin(row("lf.hf_gc.reenable"), Origin::Kind::Override), Decider::Stack);
+        s_.use_reentrant.because(key_origin(*p_.gradient_checkpointing));
+        if (p_.use_reentrant_gc) {
+          overridden_ = key_origin(*p_.use_reentrant_gc);
+          s_.use_reentrant.because(derived("overrides " + overridden_->describe()));
+        }
+      }
+      return;
+    }
+    if (fsdp2) {
+      decide(false, row_origin(row("lf.use_reentrant_gc.fsdp2"), Origin::Kind::Override), Decider::Stack);
+      s_.use_reentrant.because(s_.fsdp_version.why.front());
+    } else if (p_.use_reentrant_gc) {
+      decide(p_.use_reentrant_gc->value, key_origin(*p_.use_reentrant_gc), Decider::User);
+    } else {
+      decide(true, row_origin(row("lf.use_reentrant_gc")), Decider::Stack);
+    }
+  }
+
+  // ---- RNG and dropout ----------------------------------------------------------------------
+  void rng_and_dropout() {
+    bool preserve = true;
+    Origin o = row_origin(row("torch.preserve_rng_state"));
+    if (p_.preserve_rng_state && (hf_gc_ || lf_gc_)) {
+      preserve = p_.preserve_rng_state->value;
+      o = key_origin(*p_.preserve_rng_state);
+    }
+    if (*s_.fsdp && s_.fsdp_ac.is(true) && s_.fsdp_version.is(2)) {
+      const DefaultRow* r = pick_row(sc_, {"accelerate.fsdp2_ac.preserve_rng_state",
+                                           "accelerate.fsdp2_ac.preserve_rng_state.old"});
+      if (r && !row_bool(*r)) {
+        preserve = false;
+        o = row_origin(*r);
+        o.loc = s_.fsdp_version.why.front().loc;
+      }
+    }
+    if (p_.format == Format::Torchtune && s_.checkpointing.is(true)) {
+      if (p_.ac_mode && !p_.ac_mode->value.empty() && lower(p_.ac_mode->value) != "none") {
+        preserve = false;
+        o = row_origin(row("torchtune.preserve_rng_state.ac_mode"));
+        o.loc = p_.ac_mode->key_loc;
+      } else {
+        o = row_origin(row("torchtune.preserve_rng_state"));
+      }
+    }
+    if (s_.checkpointing.is(true)) s_.preserve_rng_state.set(preserve, o);
+    else s_.preserve_rng_state.set(true, derived("checkpointing is off"));
+
+    // The largest dropout inside the checkpointed blocks.
+    double d = 0;
+    Origin dorig = derived("no dropout is set (model defaults are usually 0)");
+    auto consider = [&](const Opt<double>& f) {
+      if (f && f->value > d) {
+        d = f->value;
+        dorig = key_origin(*f);
+      }
+    };
+    if (!s_.adapter.is(Adapter::None)) {
+      if (p_.lora_dropout) {
+        consider(p_.lora_dropout);
+      } else if (trl_) {
+        d = 0.05;
+        dorig = row_origin(row("trl.lora_dropout"));
+      }
+    }
+    consider(p_.attention_dropout);
+    consider(p_.hidden_dropout);
+    if (trl_ && d > 0) {
+      bool dpo = s_.trainer.is("dpo");
+      bool disable = false;
+      Origin why;
+      if (p_.disable_dropout) {
+        disable = p_.disable_dropout->value;
+        why = key_origin(*p_.disable_dropout);
+      } else if (dpo) {
+        disable = true;
+        why = row_origin(row("trl.disable_dropout.dpo"));
+      }
+      if (disable) {
+        d = 0;
+        dorig = why;
+      }
+    }
+    s_.dropout.set(d, dorig);
+  }
+
+  // ---- input-require-grads hook ---------------------------------------------------------------
+  void input_hook() {
+    bool hook = false;
+    Origin o = derived("no input-require-grads hook is installed");
+    bool adapters = !s_.adapter.is(Adapter::None);
+    switch (p_.format) {
+      case Format::Axolotl:
+        if (adapters) {
+          hook = true;
+          o = row_origin(row("axolotl.input_hook.adapter"));
+        }
+        break;
+      case Format::HfTrl:
+        if (trl_ && adapters && s_.checkpointing.is(true)) {
+          hook = true;
+          o = row_origin(row("trl.input_hook"));
+        }
+        break;
+      case Format::LlamaFactory:
+        if (lf_gc_) {
+          hook = true;
+          o = row_origin(row("lf.input_hook"));
+        }
+        break;
+      default:
+        break;
+    }
+    s_.input_hook.set(hook, o);
+  }
+
+  // ---- DDP find_unused_parameters ----------------------------------------------------------------
+  void find_unused() {
+    if (p_.ddp_find_unused_parameters) {
+      s_.find_unused_parameters.set(p_.ddp_find_unused_parameters->value,
+                                    key_origin(*p_.ddp_find_unused_parameters));
+      return;
+    }
+    bool adapters = !s_.adapter.is(Adapter::None);
+    switch (p_.format) {
+      case Format::Axolotl:
+        if (gemma4()) s_.find_unused_parameters.set(true, row_origin(row("axolotl.ddp_find_unused.gemma4")));
+        else s_.find_unused_parameters.set(false, row_origin(row("axolotl.ddp_find_unused")));
+        return;
+      case Format::LlamaFactory:
+        if (adapters) {
+          s_.find_unused_parameters.set(false, row_origin(row("lf.ddp_find_unused.lora")));
+          return;
+        }
+        break;
+      case Format::HfTrl:
+      case Format::LlamaFactoryV1:
+        break;
+      default:
+        s_.find_unused_parameters.set(false, derived("not an HF Trainer run"));
+        return;
+    }
+    if (adapters) {
+      s_.find_unused_parameters.set(true, row_origin(row("hf.ddp_find_unused.peft")));
+      s_.find_unused_parameters.because(s_.adapter.why.front());
+    } else if (hf_gc_ || lf_gc_) {
+      s_.find_unused_parameters.set(false, row_origin(row("hf.ddp_find_unused.gc")));
+    } else {
+      s_.find_unused_parameters.set(true, row_origin(row("hf.ddp_find_unused.plain")));
+    }
+  }
+
+  void misc() {
+    if (p_.use_cache) s_.use_cache.set(p_.use_cache->value, key_origin(*p_.use_cache));
+    else if (p_.format == Format::LlamaFactory && lf_gc_)
+      s_.use_cache.set(false, row_origin(row("lf.use_cache")));
+    else s_.use_cache.why.push_back(derived("use_cache is left to the model config"));
+    if (p_.torch_compile) s_.torch_compile.set(p_.torch_compile->value, key_origin(*p_.torch_compile));
+    else if (la_ && la_->torch_compile) s_.torch_compile.set(la_->torch_compile->value, key_origin(*la_->torch_compile));
+    else s_.torch_compile.set(false, derived("no compile setting"));
+    // Offloaders that patch the reentrant CheckpointFunction.
+    bool patch = false;
+    Origin po = derived("no CheckpointFunction-patching offloader");
+    if (hidden_states_ && s_.use_reentrant.is(true)) {
+      patch = true;  // Axolotl's ALST path: only taken with use_reentrant: true
+      po = key_origin(*p_.activation_offloading);
+    }
+    s_.offload_patches_reentrant.set(patch, po);
+    s_.stated_by = stated_by_;
+    if (overridden_) s_.overridden = *overridden_;
+  }
+
+  const Inputs& in_;
+  const Facts& p_;
+  const Facts* ds_ = nullptr;
+  const Facts* la_ = nullptr;
+  Scenario& sc_;
+  Setup s_;
+  bool trl_ = false;
+  bool hf_gc_ = false;
+  bool lf_gc_ = false;
+  bool offload_wrapper_ = false;
+  bool hidden_states_ = false;
+  Decider decider_ = Decider::Torch;
+  std::string stated_by_;
+  std::optional<Origin> overridden_;
+};
+
+}  // namespace
+
+Setup resolve(const Inputs& in, Scenario& sc) { return Resolver(in, sc).run(); }
+
+}  // namespace gcheck

@@ -1,0 +1,131 @@
+// The effective Setup: what the training stack will really do, every value with the chain of
+// reasons (provenance) that produced it. Rules read only this.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/facts.h"
+#include "analyzer/versions.h"
+
+namespace gcheck {
+
+struct DefaultRow;
+
+// One link of a provenance chain.
+struct Origin {
+  enum class Kind : uint8_t {
+    Key,       // a file states it (loc, key)
+    Default,   // a library default (row)
+    Override,  // a library overrides what the files say (row)
+    Derived,   // computed from other values (text)
+    Unknown,   // could not be determined (text says why)
+  };
+  Kind kind = Kind::Derived;
+  Location loc;
+  std::string key;
+  std::string text;                 // human wording
+  const DefaultRow* row = nullptr;  // for Default/Override
+
+  std::string describe() const;  // "axolotl.yml:12:3 gradient_checkpointing_kwargs.use_reentrant"
+};
+
+template <class T>
+struct Eff {
+  std::optional<T> value;
+  std::vector<Origin> why;
+
+  bool known() const { return value.has_value(); }
+  bool is(const T& v) const { return value && *value == v; }
+  const T& operator*() const { return *value; }
+  // The first located origin (a key in a file), if any.
+  const Origin* located() const {
+    for (const auto& o : why)
+      if (o.loc.known()) return &o;
+    return nullptr;
+  }
+  void set(T v, Origin o) {
+    value = std::move(v);
+    why.clear();
+    why.push_back(std::move(o));
+  }
+  void because(Origin o) { why.push_back(std::move(o)); }
+};
+
+// Checkpointing mechanisms that can wrap the decoder layers.
+enum class Mechanism : uint8_t {
+  HfGradientCheckpointing,  // transformers gradient_checkpointing_enable / TrainingArguments
+  LlamaFactoryWrapper,      // LLaMA-Factory's own patched gradient_checkpointing_enable
+  FsdpActivationCheckpointing,  // accelerate / FSDP checkpoint_wrapper
+  TorchtuneActivationCheckpointing,
+  UnslothCheckpointing,     // use_gradient_checkpointing="unsloth" / use_unsloth_gc
+  AxolotlOffloadWrapper,    // Axolotl activation_offloading true/legacy/disk: TRL offloader
+  TorchCheckpointCall,      // direct torch.utils.checkpoint calls (code)
+  CheckpointWrapperCall,    // checkpoint_wrapper / apply_activation_checkpointing (code)
+  HandRolledRecompute,      // a C++ autograd Function that re-runs forward in backward
+};
+std::string_view mechanism_name(Mechanism m);
+
+struct MechanismUse {
+  Mechanism mechanism;
+  Origin origin;
+};
+
+enum class Adapter : uint8_t { None, Lora, Qlora, Other };
+std::string_view adapter_name(Adapter a);
+
+struct Setup {
+  Format format = Format::Unknown;
+  const Facts* facts = nullptr;          // the primary file
+  const Facts* deepspeed = nullptr;      // linked DeepSpeed JSON (file or inline)
+  const Facts* launcher = nullptr;       // linked accelerate launcher config
+  Scenario* scenario = nullptr;          // the versions this Setup assumes
+
+  Eff<std::string> stack;                // "Axolotl", "TRL", "HF Trainer", ...
+  Eff<std::string> trainer;              // sft, dpo, grpo, ... ("" = plain supervised)
+
+  // checkpointing
+  Eff<bool> checkpointing;               // any mechanism on
+  std::vector<MechanismUse> mechanisms;  // every mechanism on
+  Eff<bool> hf_gc;                       // HF gradient checkpointing on
+  Eff<bool> use_reentrant;               // of the checkpointing that wraps the layers
+  Eff<bool> use_reentrant_stated;        // a user's file states it
+  // Who chose use_reentrant: "user" (a file states it), "stack" (a library passes a value
+  // explicitly: Axolotl, LLaMA-Factory, TRL, transformers 4.37+), "torch" (nobody does, so
+  // torch's own default applies, with its deprecation warning).
+  std::string stated_by;
+  std::optional<Origin> overridden;      // a value the user wrote that a stack overrides
+  Eff<bool> preserve_rng_state;
+  Eff<bool> input_hook;                  // an input-require-grads hook is in effect
+  Eff<bool> fsdp_ac;
+
+  // what trains
+  Eff<Adapter> adapter;
+  Eff<int64_t> quant_bits;               // 0, 4, 8
+  Eff<bool> frozen_embeddings;           // tensors entering the checkpointed blocks are frozen
+  Eff<bool> frozen_params;               // some parameters inside the blocks are frozen
+  Eff<bool> partial_freeze;              // partially frozen full fine-tune
+  Eff<bool> frozen_tower;                // trainable params behind a frozen non-text tower
+  Eff<double> dropout;                   // largest dropout inside the checkpointed blocks
+
+  // distributed
+  Eff<int64_t> zero_stage;
+  Eff<bool> fsdp;
+  Eff<int64_t> fsdp_version;
+  Eff<bool> fsdp_full_shard;
+  Eff<bool> multi_process;               // more than one process
+  Eff<bool> ddp;                         // DDP (several processes, neither FSDP nor DeepSpeed)
+  Eff<bool> find_unused_parameters;
+
+  // other
+  Eff<bool> rl;                          // an RL / preference trainer
+  Eff<bool> use_cache;
+  Eff<bool> torch_compile;
+  Eff<bool> offload_patches_reentrant;   // an offloader that patches CheckpointFunction
+
+  // Values that could not be resolved because an input was missing or templated.
+  std::vector<Unreadable> unresolved;
+};
+
+}  // namespace gcheck

@@ -1,0 +1,12 @@
+// YAML front end: yaml-cpp's event parser, PyYAML (YAML 1.1) typing, positions for every key
+// and value, duplicate keys kept and recorded, aliases shared (never copied), merge keys
+// resolved, and hard limits on depth and expanded size.
+#pragma once
+
+#include "analyzer/doc.h"
+
+namespace gcheck::cfg {
+
+Result<Document> parse_yaml(SourcePtr src, const InputLimits& limits);
+
+}  // namespace gcheck::cfg

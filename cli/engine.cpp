@@ -1,0 +1,471 @@
+#include "cli/engine.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "analyzer/detect.h"
+#include "cli/suppress.h"
+
+namespace gcheck {
+
+// ---- selection ---------------------------------------------------------------------------------
+
+namespace {
+int match_len(const std::vector<std::string>& prefixes, std::string_view code) {
+  int best = -1;
+  for (const auto& p : prefixes) {
+    if (p == "ALL") {
+      best = std::max(best, 0);
+    } else if (code.substr(0, p.size()) == p) {
+      best = std::max(best, static_cast<int>(p.size()));
+    }
+  }
+  return best;
+}
+}  // namespace
+
+bool Selection::enabled(std::string_view code) const {
+  int s = match_len(select, code);
+  if (s < 0) return false;
+  int i = match_len(ignore, code);
+  return i < 0 || s > i;
+}
+
+namespace {
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Valid codes or prefixes: ALL, or a prefix of some rule's code.
+std::optional<std::string> bad_code(const std::vector<std::string>& codes) {
+  for (const auto& c : codes) {
+    if (c == "ALL") continue;
+    bool ok = false;
+    for (const auto& e : all_rules()) ok |= e.rule->code.substr(0, c.size()) == c;
+    if (!ok) return c;
+  }
+  return std::nullopt;
+}
+
+// ---- walking -------------------------------------------------------------------------------------
+
+const char* const kDefaultExcludes[] = {
+    ".git", ".hg", ".svn", ".bzr", "node_modules", "__pycache__", ".venv", "venv", ".tox",
+    ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "build", "dist",
+    "site-packages", ".eggs", "*.egg-info", "wandb", ".ipynb_checkpoints"};
+
+bool lintable_name(const std::string& name) {
+  auto ends = [&](std::string_view suf) {
+    return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  return ends(".yaml") || ends(".yml") || ends(".json");
+}
+
+struct Walker {
+  std::vector<std::string> excludes;
+  std::set<std::pair<dev_t, ino_t>> seen_dirs;
+  std::vector<std::string> files;
+  std::vector<LintError> errors;
+
+  bool excluded(const std::string& path) const {
+    for (const auto& g : excludes)
+      if (glob_match(g, path)) return true;
+    return false;
+  }
+
+  void walk(const std::string& dir, int depth) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return;
+    if (!seen_dirs.insert({st.st_dev, st.st_ino}).second) return;  // symlink loop
+    if (depth > 64) return;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+      errors.push_back({{dir, {}}, "cannot read folder"});
+      return;
+    }
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+      std::string p = dir == "." ? n : join_path(dir, n);
+      if (excluded(p)) continue;
+      struct stat est {};
+      if (::stat(p.c_str(), &est) != 0) {
+        struct stat lst {};
+        if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode) && lintable_name(n))
+          files.push_back(p);  // a broken or looping link: reported when read
+        continue;
+      }
+      if (S_ISDIR(est.st_mode)) walk(p, depth + 1);
+      else if (S_ISREG(est.st_mode) && lintable_name(n)) files.push_back(p);
+    }
+  }
+};
+
+// ---- evaluation ------------------------------------------------------------------------------------
+
+using Key = std::tuple<std::string, uint32_t, uint32_t, std::string_view>;
+
+Key key_of(const Finding& f) {
+  return {f.loc.file, f.loc.span.begin.line, f.loc.span.begin.column, f.rule->code};
+}
+
+// Runs the selected rules on every path through the unknowns and merges: a finding that holds
+// on some paths only carries the condition and is reported one severity lower.
+std::vector<Finding> evaluate(const Inputs& in, const VersionMap& versions,
+                              const std::vector<const Rule*>& rules) {
+  std::vector<std::vector<Finding>> per_path;
+  auto paths = explore(versions, [&](Scenario& sc, size_t) {
+    Setup s = resolve(in, sc);
+    Context cx(sc);
+    for (const Rule* r : rules) r->check(s, cx);
+    per_path.push_back(std::move(cx.findings()));
+  });
+  std::vector<Finding> out;
+  std::map<Key, size_t> index;
+  std::vector<std::vector<bool>> holds;
+  for (size_t i = 0; i < per_path.size(); ++i) {
+    for (auto& f : per_path[i]) {
+      Key k = key_of(f);
+      auto it = index.find(k);
+      if (it == index.end()) {
+        index[k] = out.size();
+        out.push_back(std::move(f));
+        holds.emplace_back(per_path.size(), false);
+        holds.back()[i] = true;
+      } else {
+        holds[it->second][i] = true;
+      }
+    }
+  }
+  for (size_t j = 0; j < out.size(); ++j) {
+    std::string cond = describe_condition(paths, holds[j]);
+    if (!cond.empty()) {
+      out[j].condition = cond;
+      out[j].severity = lower(out[j].severity);
+    }
+  }
+  return out;
+}
+
+VersionMap versions_for(const std::string& path, const LintOptions& opts, const ProjectConfig& pc,
+                        PinFinder& pins) {
+  VersionMap v = pins.pins_for(path);
+  for (const auto& [lib, ver] : pc.assume) {
+    VersionInfo vi;
+    auto r = VersionRange::parse_spec(ver);
+    if (!r) r = VersionRange::parse_spec("==" + ver);
+    if (!r) continue;
+    vi.range = *r;
+    vi.where = pc.assume_loc.count(lib) ? pc.assume_loc.at(lib) : Location{};
+    vi.source = relative_to_cwd(pc.path);
+    v[lib] = vi;
+  }
+  for (const auto& [lib, ver] : opts.assume) {
+    VersionInfo vi;
+    auto r = VersionRange::parse_spec(ver);
+    if (!r) r = VersionRange::parse_spec("==" + ver);
+    if (!r) continue;
+    vi.range = *r;
+    vi.source = "--assume";
+    v[normalize_library(lib)] = vi;
+  }
+  return v;
+}
+
+std::string rel_to(const std::string& dir, const std::string& path) {
+  std::string a = absolute_path(path);
+  std::string d = absolute_path(dir);
+  if (a.rfind(d + "/", 0) == 0) return a.substr(d.size() + 1);
+  return path;
+}
+
+template <class V>
+const V* glob_lookup(const std::vector<std::pair<std::string, V>>& table, const std::string& dir,
+                     const std::string& path) {
+  std::string rel = rel_to(dir, path);
+  for (const auto& [g, v] : table)
+    if (glob_match(g, rel) || glob_match(g, path)) return &v;
+  return nullptr;
+}
+
+struct Prepared {
+  ProjectConfig pc;
+  Selection sel;
+  std::vector<const Rule*> rules;
+  Severity threshold = Severity::Warning;
+  std::optional<LintError> error;
+};
+
+Prepared prepare(const LintOptions& opts) {
+  Prepared p;
+  auto pc = load_project_config(opts.project_config, ".");
+  if (!pc) {
+    p.error = LintError{pc.error().loc, pc.error().message};
+    return p;
+  }
+  p.pc = pc.value();
+  auto up = [](std::vector<std::string> v) {
+    for (auto& s : v) s = upper(s);
+    return v;
+  };
+  p.sel.select = up(opts.select ? *opts.select : p.pc.select ? *p.pc.select : std::vector<std::string>{"ALL"});
+  for (const auto& s : up(p.pc.extend_select)) p.sel.select.push_back(s);
+  for (const auto& s : up(opts.extend_select)) p.sel.select.push_back(s);
+  p.sel.ignore = up(p.pc.ignore);
+  for (const auto& s : up(opts.ignore)) p.sel.ignore.push_back(s);
+  for (const auto* list : {&p.sel.select, &p.sel.ignore}) {
+    if (auto bad = bad_code(*list)) {
+      p.error = LintError{{p.pc.found ? relative_to_cwd(p.pc.path) : "", {}},
+                          fmt::format("unknown rule code or prefix '{}' (see `gcheck rules`)", *bad)};
+      return p;
+    }
+  }
+  for (const auto& [code, sev] : p.pc.severity) {
+    if (!find_rule(code) || !parse_severity(sev)) {
+      p.error = LintError{{relative_to_cwd(p.pc.path), {}},
+                          fmt::format("severity: '{}' = '{}' needs a rule code and one of error, "
+                                      "warning, info", code, sev)};
+      return p;
+    }
+  }
+  if (opts.severity_threshold) {
+    p.threshold = *opts.severity_threshold;
+  } else if (p.pc.severity_threshold) {
+    auto s = parse_severity(*p.pc.severity_threshold);
+    if (!s) {
+      p.error = LintError{{relative_to_cwd(p.pc.path), {}},
+                          "severity-threshold must be one of error, warning, info"};
+      return p;
+    }
+    p.threshold = *s;
+  }
+  for (const auto& e : all_rules())
+    if (p.sel.enabled(e.rule->code)) p.rules.push_back(e.rule);
+  return p;
+}
+
+std::optional<Format> forced_format(const std::string& path, const LintOptions& opts,
+                                    const ProjectConfig& pc, std::optional<LintError>& err) {
+  for (const auto& [file, kind] : opts.format_of) {
+    if (absolute_path(file) == absolute_path(path) || glob_match(file, path)) {
+      auto f = parse_format_name(kind);
+      if (!f) err = LintError{{path, {}}, fmt::format("--format-of: unknown format '{}'", kind)};
+      return f;
+    }
+  }
+  if (const std::string* kind = glob_lookup(pc.format_of, pc.dir, path)) {
+    auto f = parse_format_name(*kind);
+    if (!f) err = LintError{{relative_to_cwd(pc.path), {}}, fmt::format("format-of: unknown format '{}'", *kind)};
+    return f;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> launcher_for(const std::string& path, const LintOptions& opts,
+                                        const ProjectConfig& pc) {
+  if (opts.launcher) return opts.launcher;
+  if (const std::string* l = glob_lookup(pc.launchers, pc.dir, path))
+    return join_path(relative_to_cwd(pc.dir), *l);
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---- the run ---------------------------------------------------------------------------------------
+
+LintResult run_lint(const LintOptions& opts) {
+  LintResult res;
+  Prepared prep = prepare(opts);
+  if (prep.error) {
+    res.errors.push_back(*prep.error);
+    res.usage_error = true;
+    return res;
+  }
+  res.threshold = prep.threshold;
+  if (opts.launcher && !file_exists(*opts.launcher)) {
+    res.errors.push_back({{*opts.launcher, {}}, "--launcher: file not found"});
+    res.usage_error = true;
+    return res;
+  }
+
+  // Files: explicit files as given; folders walked with the excludes.
+  Walker w;
+  if (prep.pc.exclude.empty()) {
+    for (auto e : kDefaultExcludes) w.excludes.push_back(e);
+  } else {
+    w.excludes = prep.pc.exclude;
+  }
+  for (const auto& e : prep.pc.extend_exclude) w.excludes.push_back(e);
+  for (const auto& e : opts.exclude) w.excludes.push_back(e);
+  std::vector<std::string> paths = opts.paths.empty() ? std::vector<std::string>{"."} : opts.paths;
+  std::vector<std::pair<std::string, bool>> files;  // path, explicitly named
+  for (const auto& p : paths) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      w.files.clear();
+      w.walk(p, 0);
+      for (auto& f : w.files) files.emplace_back(f, false);
+    } else {
+      files.emplace_back(p, true);
+    }
+  }
+  for (auto& e : w.errors) res.errors.push_back(e);
+
+  ConfigCache cache(opts.limits);
+  PinFinder pins;
+  std::vector<Finding> all;
+  std::set<std::string> seen_files;
+  for (const auto& [path, named] : files) {
+    if (!seen_files.insert(absolute_path(path)).second) continue;
+    std::optional<LintError> ferr;
+    auto forced = forced_format(path, opts, prep.pc, ferr);
+    if (ferr) {
+      res.errors.push_back(*ferr);
+      res.usage_error = true;
+      continue;
+    }
+    auto facts = cache.get(path, forced);
+    if (!facts) {
+      const InputError& e = facts.error();
+      bool too_big = e.message.find("limit for a config") != std::string::npos;
+      if (e.placeholder || (!named && too_big)) {
+        if (e.placeholder) {
+          Finding f;
+          f.rule = find_rule("GC502") ? find_rule("GC502")->rule : nullptr;
+          if (f.rule && prep.sel.enabled("GC502")) {
+            f.severity = f.rule->severity;
+            f.loc = e.loc;
+            f.message = "this file is a template: " + e.message;
+            f.fix = "lint the rendered file (the one the launch script writes), or exclude "
+                    "templates with --exclude";
+            all.push_back(std::move(f));
+          }
+        }
+        res.notes.push_back(fmt::format("{}: skipped: {}", e.loc.file, e.message));
+        continue;
+      }
+      res.errors.push_back({e.loc, e.message});
+      continue;
+    }
+    const auto& fp = facts.value();
+    if (fp->format == Format::Unknown) {
+      std::string why = fp->doc && fp->doc->root_node() == nullptr ? "empty file" : "not a training config of a known format";
+      res.notes.push_back(fmt::format("{}: skipped: {} (use --format-of to name one)",
+                                      fp->source->display(), why));
+      continue;
+    }
+    ++res.files_checked;
+    res.sources[fp->source->display()] = fp->source;
+    Inputs in = link_inputs(fp, path, cache, launcher_for(path, opts, prep.pc));
+    if (in.deepspeed) res.sources[in.deepspeed->source->display()] = in.deepspeed->source;
+    if (in.launcher) res.sources[in.launcher->source->display()] = in.launcher->source;
+    VersionMap versions = versions_for(path, opts, prep.pc, pins);
+    auto found = evaluate(in, versions, prep.rules);
+    for (auto& f : found) all.push_back(std::move(f));
+  }
+
+  // Dedupe (a DeepSpeed JSON linked from many configs), suppress, apply overrides.
+  std::set<Key> keys;
+  std::map<std::string, std::vector<Suppression>> sups;
+  for (const auto& [display, src] : res.sources) sups[display] = find_suppressions(*src);
+  std::vector<Finding> kept;
+  for (auto& f : all) {
+    if (!keys.insert(key_of(f)).second) continue;
+    std::string code(f.rule->code);
+    if (const auto* codes = glob_lookup(prep.pc.per_file_ignores, prep.pc.dir, f.loc.file)) {
+      bool hit = false;
+      for (const auto& c : *codes) hit |= Selection{{upper(c)}, {}}.enabled(code);
+      if (hit) continue;
+    }
+    auto it = sups.find(f.loc.file);
+    if (it != sups.end() && suppressed(it->second, code, f.loc.span.begin.line)) continue;
+    if (auto ov = prep.pc.severity.find(code); ov != prep.pc.severity.end()) {
+      Severity base = *parse_severity(ov->second);
+      f.severity = f.condition.empty() ? base : lower(base);
+    }
+    kept.push_back(std::move(f));
+  }
+  // Unused suppressions (GC506), for rules that are enabled.
+  const RuleEntry* unused = find_rule("GC506");
+  if (unused && prep.sel.enabled("GC506")) {
+    for (auto& [file, list] : sups) {
+      for (const auto& s : list) {
+        if (s.used) continue;
+        bool relevant = s.codes.empty();
+        for (const auto& c : s.codes) relevant |= prep.sel.enabled(c) && find_rule(c) != nullptr;
+        if (!relevant) continue;
+        Finding f;
+        f.rule = unused->rule;
+        f.severity = unused->rule->severity;
+        f.loc = Location{file, {{s.line, s.column}, {s.line, static_cast<uint32_t>(s.column + s.text.size())}}};
+        std::string codes;
+        for (const auto& c : s.codes) codes += (codes.empty() ? "" : ", ") + c;
+        f.message = fmt::format("unused suppression: no {} finding here to suppress",
+                                codes.empty() ? "gcheck" : codes);
+        f.fix = "remove the comment (or the codes that no longer fire)";
+        kept.push_back(std::move(f));
+      }
+    }
+  }
+  std::sort(kept.begin(), kept.end(), [](const Finding& a, const Finding& b) {
+    return std::tie(a.loc.file, a.loc.span.begin.line, a.loc.span.begin.column, a.rule->code) <
+           std::tie(b.loc.file, b.loc.span.begin.line, b.loc.span.begin.column, b.rule->code);
+  });
+  res.findings = std::move(kept);
+  return res;
+}
+
+ExplainResult run_explain(const std::string& file, const LintOptions& opts) {
+  ExplainResult er;
+  Prepared prep = prepare(opts);
+  if (prep.error) {
+    er.error = *prep.error;
+    return er;
+  }
+  std::optional<LintError> ferr;
+  auto forced = forced_format(file, opts, prep.pc, ferr);
+  if (ferr) {
+    er.error = ferr;
+    return er;
+  }
+  ConfigCache cache(opts.limits);
+  auto facts = cache.get(file, forced);
+  if (!facts) {
+    er.error = LintError{facts.error().loc, facts.error().message};
+    return er;
+  }
+  er.facts = facts.value();
+  if (er.facts->format == Format::Unknown) {
+    er.error = LintError{{er.facts->source->display(), {{1, 1}, {}}},
+                         "not a training config of a known format (use --format-of FILE=KIND)"};
+    return er;
+  }
+  er.inputs = link_inputs(er.facts, file, cache, launcher_for(file, opts, prep.pc));
+  PinFinder pins;
+  er.versions = versions_for(file, opts, prep.pc, pins);
+  std::vector<Setup> setups;
+  auto paths = explore(er.versions, [&](Scenario& sc, size_t) {
+    Setup s = resolve(er.inputs, sc);
+    s.scenario = nullptr;
+    setups.push_back(std::move(s));
+  });
+  for (size_t i = 0; i < paths.size(); ++i) er.paths.push_back({paths[i], std::move(setups[i])});
+  return er;
+}
+
+}  // namespace gcheck
