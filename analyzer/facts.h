@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/code_facts.h"
 #include "analyzer/doc.h"
 #include "analyzer/source.h"
 
@@ -130,6 +131,9 @@ struct Facts {
   Opt<bool> torch_compile;
 
   std::vector<Unreadable> unreadable;       // relevant values that could not be read
+
+  // Python scripts and C++ sources: what only code can state (null for configs).
+  std::shared_ptr<CodeFacts> code;
 
   // Every checkpoint-relevant key the extractor read (configs), in document order.
   struct KeyRef {
