@@ -416,11 +416,18 @@ class Resolver {
         hf_o = p_.gradient_checkpointing ? key_origin(*p_.gradient_checkpointing)
                                          : row_origin(row("axolotl.gradient_checkpointing"));
         if (off == "true" || off == "legacy" || off == "disk") {
-          offload_wrapper_ = true;
+          // TRL's offloader replaces HF recompute. With adapters it is pure offloading (no
+          // recompute at all); a full fine-tune keeps recompute through a checkpoint wrapper.
           Origin o = p_.gradient_checkpointing_mode ? key_origin(*p_.gradient_checkpointing_mode)
                                                     : key_origin(*p_.activation_offloading);
-          add(Mechanism::AxolotlOffloadWrapper, o);
-          s_.hf_gc.set(false, row_origin(row("axolotl.offload.no_hf_gc"), Origin::Kind::Override));
+          s_.activation_offload.set(true, o);
+          bool adapters = p_.adapter && !p_.adapter->value.empty();
+          if (gc && !adapters) {
+            offload_wrapper_ = true;
+            add(Mechanism::AxolotlOffloadWrapper, o);
+          }
+          s_.hf_gc.set(false, row_origin(row(adapters ? "axolotl.offload.adapter" : "axolotl.offload.no_hf_gc"),
+                                         Origin::Kind::Override));
           s_.hf_gc.because(o);
         } else {
           hf_gc_ = gc;
@@ -507,12 +514,18 @@ class Resolver {
     }
   }
 
-  bool gemma4() const {
+  // Axolotl reads model_config_type from the model's config.json; the YAML names the model.
+  const Opt<std::string>* gemma4() const {
     if (p_.model_type) {
       std::string t = lower(p_.model_type->value);
-      return t == "gemma4" || t == "gemma4_unified";
+      if (t == "gemma4" || t == "gemma4_unified") return &p_.model_type;
+      return nullptr;
     }
-    return false;
+    if (p_.model_name) {
+      std::string n = lower(p_.model_name->value);
+      if (contains(n, "gemma-4") || contains(n, "gemma4")) return &p_.model_name;
+    }
+    return nullptr;
   }
 
   // Sets use_reentrant and who decided it.
@@ -576,9 +589,9 @@ class Resolver {
 
   void axolotl_reentrant() {
     bool rl = s_.rl.is(true);
-    if (gemma4()) {
+    if (const auto* g = gemma4()) {
       decide(false, row_origin(row("axolotl.use_reentrant.gemma4"), Origin::Kind::Override), Decider::Stack);
-      s_.use_reentrant.because(key_origin(*p_.model_type));
+      s_.use_reentrant.because(key_origin(**g));
     } else if (p_.use_reentrant) {
       decide(p_.use_reentrant->value, key_origin(*p_.use_reentrant), Decider::User);
     } else if (p_.gc_kwargs) {
@@ -804,6 +817,13 @@ class Resolver {
       po = key_origin(*p_.activation_offloading);
     }
     s_.offload_patches_reentrant.set(patch, po);
+    if (!s_.activation_offload.known()) {
+      bool tt = p_.enable_activation_offloading && p_.enable_activation_offloading->value;
+      if (tt) s_.activation_offload.set(true, key_origin(*p_.enable_activation_offloading));
+      else if (p_.activation_offloading && lower(p_.activation_offloading->value) != "false")
+        s_.activation_offload.set(true, key_origin(*p_.activation_offloading));
+      else s_.activation_offload.set(false, derived("no activation offloading"));
+    }
     s_.stated_by = stated_by_;
     if (overridden_) s_.overridden = *overridden_;
   }

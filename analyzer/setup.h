@@ -123,6 +123,15 @@ struct Setup {
   Eff<bool> use_cache;
   Eff<bool> torch_compile;
   Eff<bool> offload_patches_reentrant;   // an offloader that patches CheckpointFunction
+  Eff<bool> activation_offload;          // activations are offloaded to CPU/disk
+
+  // Code only (Python scripts, C++): false for configs.
+  Eff<bool> nonscalar_backward;          // x.backward(gradient=...) on a non-scalar
+  Eff<bool> unsloth_gc;                  // use_gradient_checkpointing="unsloth"
+  Eff<bool> autograd_grad;               // torch.autograd.grad(...) / backward(inputs=...)
+  Eff<bool> keyword_tensors;             // grad-carrying tensors passed by keyword/container
+  Eff<bool> gc_after_peft_wrap;          // checkpointing enabled after get_peft_model
+  Eff<bool> trainer_overrides_gc;        // model-level kwargs replaced by the Trainer's
 
   // Values that could not be resolved because an input was missing or templated.
   std::vector<Unreadable> unresolved;

@@ -175,6 +175,16 @@ VersionMap versions_for(const std::string& path, const LintOptions& opts, const 
     vi.source = relative_to_cwd(pc.path);
     v[lib] = vi;
   }
+  // With no version known, transformers is modelled from 4.35.0 (Nov 2023, the first release
+  // with gradient_checkpointing_kwargs) on: older releases are only checked when pinned.
+  // torch likewise from 2.2.0 (Jan 2024, checkpoint_wrapper defaults to non-reentrant).
+  for (auto [lib, floor] : {std::pair<const char*, const char*>{"transformers", "4.35.0"}, {"torch", "2.2.0"}}) {
+    if (v.count(lib)) continue;
+    VersionInfo vi;
+    vi.range.lo = Bound{*Version::parse(floor), true};
+    vi.source = "gcheck's modelled range when no version is known (pin it to check older ones)";
+    v[lib] = vi;
+  }
   for (const auto& [lib, ver] : opts.assume) {
     VersionInfo vi;
     auto r = VersionRange::parse_spec(ver);
