@@ -19,7 +19,10 @@ void check(const Setup& s, Context& cx) {
   if (!s.checkpointing.is(true) || !s.use_reentrant.is(true)) return;
   if (!s.find_unused_parameters.is(true)) return;
   if (!cx.ddp(s)) return;
-  cx.report(kGC301, where(s, {&s.find_unused_parameters.why, &s.use_reentrant.why}),
+  bool stated = s.find_unused_parameters.why.front().kind == Origin::Kind::Key;
+  Location loc = stated ? where(s, {&s.find_unused_parameters.why})
+                        : where(s, {&s.use_reentrant.why, &s.find_unused_parameters.why});
+  cx.report(kGC301, loc,
             fmt::format("DDP with reentrant checkpointing ({}) and find_unused_parameters=True "
                         "({}): every reentrant backward fires DDP's autograd hooks again, and the "
                         "first backward raises \"RuntimeError: Expected to mark a variable ready "

@@ -48,9 +48,19 @@ bool Context::ddp(const Setup& s) {
 }
 
 Location where(const Setup& s, std::initializer_list<const std::vector<Origin>*> chains) {
-  for (const auto* chain : chains)
-    for (const auto& o : *chain)
-      if (o.loc.known() && o.loc.span.begin.known() && o.kind != Origin::Kind::Unknown) return o.loc;
+  // The chains come in the rule's order of importance; the first one that names a place in
+  // the linted file wins (a key the user wrote before any other place). Findings about a
+  // config point into it; linked files show up in the provenance.
+  const std::string primary = s.facts ? s.facts->source->display() : std::string();
+  for (const auto* chain : chains) {
+    const Origin* any = nullptr;
+    for (const auto& o : *chain) {
+      if (o.kind == Origin::Kind::Unknown || o.loc.file != primary || !o.loc.span.begin.known()) continue;
+      if (o.kind == Origin::Kind::Key) return o.loc;
+      if (!any) any = &o;
+    }
+    if (any) return any->loc;
+  }
   return s.facts ? s.facts->anchor : Location{};
 }
 

@@ -41,11 +41,16 @@ void axolotl(Reader& r, Facts& f) {
   }
   Opt<std::vector<std::string>> targets;
   if (r.read_list(root, "lora_target_modules", "lora_target_modules", targets)) {
-    for (const auto& m : targets->value) {
-      std::string l = lower(m);
+    const cfg::Node& list = r.doc().node(targets->node);
+    for (size_t i = 0; i < targets->value.size(); ++i) {
+      std::string l = lower(targets->value[i]);
       if (contains(l, "vision") || contains(l, "visual") || contains(l, "audio") ||
           contains(l, "image_encoder") || contains(l, "vit.")) {
-        f.vision_lora = Fact<bool>{true, targets->loc, targets->key_loc, targets->key, m, targets->node};
+        Location at = targets->loc;
+        if (list.kind == cfg::Kind::Seq && i < list.items.size())
+          at = r.loc(r.doc().node(list.items[i]).span);
+        f.vision_lora = Fact<bool>{true, at, targets->key_loc, targets->key, targets->value[i],
+                                   targets->node};
         break;
       }
     }
