@@ -508,8 +508,10 @@ class Resolver {
       Origin o = s_.hf_gc.why.empty() ? derived("no checkpointing setting") : s_.hf_gc.why.front();
       if (p_.format == Format::LlamaFactory && p_.disable_gradient_checkpointing)
         o = key_origin(*p_.disable_gradient_checkpointing);
-      if (p_.format == Format::Torchtune && p_.enable_activation_checkpointing)
-        o = key_origin(*p_.enable_activation_checkpointing);
+      if (p_.format == Format::Torchtune)
+        o = p_.enable_activation_checkpointing
+                ? key_origin(*p_.enable_activation_checkpointing)
+                : row_origin(row("torchtune.enable_activation_checkpointing"));
       s_.checkpointing.set(false, o);
     }
   }
@@ -679,8 +681,8 @@ class Resolver {
     if (*s_.fsdp && s_.fsdp_ac.is(true) && s_.fsdp_version.is(2)) {
       const DefaultRow* r = pick_row(sc_, {"accelerate.fsdp2_ac.preserve_rng_state",
                                            "accelerate.fsdp2_ac.preserve_rng_state.old"});
-      if (r && !row_bool(*r)) {
-        preserve = false;
+      if (r) {
+        preserve = row_bool(*r);
         o = row_origin(*r);
         o.loc = s_.fsdp_version.why.front().loc;
       }
@@ -712,10 +714,15 @@ class Resolver {
       } else if (trl_) {
         d = 0.05;
         dorig = row_origin(row("trl.lora_dropout"));
+      } else if (p_.format == Format::Axolotl) {
+        dorig = row_origin(row("axolotl.lora_dropout"));
+      } else if (p_.format == Format::LlamaFactory) {
+        dorig = row_origin(row("lf.lora_dropout"));
       }
     }
     consider(p_.attention_dropout);
     consider(p_.hidden_dropout);
+    bool keep_dropout = false;  // a TRL trainer whose disable_dropout defaults to False
     if (trl_ && d > 0) {
       bool dpo = s_.trainer.is("dpo");
       bool disable = false;
@@ -726,6 +733,8 @@ class Resolver {
       } else if (dpo) {
         disable = true;
         why = row_origin(row("trl.disable_dropout.dpo"));
+      } else {
+        keep_dropout = true;
       }
       if (disable) {
         d = 0;
@@ -733,6 +742,7 @@ class Resolver {
       }
     }
     s_.dropout.set(d, dorig);
+    if (keep_dropout) s_.dropout.because(row_origin(row("trl.disable_dropout.other")));
   }
 
   // ---- input-require-grads hook ---------------------------------------------------------------

@@ -1,3 +1,5 @@
+#include "analyzer/defaults_table.h"
+#include "analyzer/resolver.h"
 #include "rules/rule.h"
 #include "rules/wording.h"
 
@@ -31,6 +33,7 @@ void check(const Setup& s, Context& cx) {
             "set use_cache: false for training (model config, from_pretrained(..., "
             "use_cache=False), or TrainingArguments use_cache on transformers 5)",
             wording::chain({&s.use_cache.why, &s.checkpointing.why}));
+  if (s.hf_gc.is(true)) cx.findings().back().provenance.push_back(row_origin(row("hf.use_cache.gc")));
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include "analyzer/defaults_table.h"
+#include "analyzer/resolver.h"
 #include "rules/rule.h"
 #include "rules/wording.h"
 
@@ -17,7 +19,8 @@ namespace {
 void check(const Setup& s, Context& cx) {
   if (!s.checkpointing.is(true) || !s.use_reentrant.is(false)) return;
   if (!s.zero_stage.is(3) || !s.frozen_params.is(true)) return;
-  if (!cx.scenario().below("deepspeed", "0.19.3")) return;
+  const DefaultRow& fixed = row("deepspeed.zero3_frozen_recompute");
+  if (row_applies(fixed, cx.scenario())) return;
   cx.report(kGC302, where(s, {&s.use_reentrant.why, &s.zero_stage.why}),
             fmt::format("ZeRO-3 ({}) with non-reentrant checkpointing ({}) and frozen parameters "
                         "({}) on DeepSpeed {}: the recompute re-fires ZeRO-3's hooks, which "
@@ -30,6 +33,7 @@ void check(const Setup& s, Context& cx) {
             "upgrade DeepSpeed to >= 0.19.3 (PR #8148), or use use_reentrant: true with an "
             "input-require-grads hook",
             wording::chain({&s.use_reentrant.why, &s.zero_stage.why, &s.frozen_params.why}));
+  cx.findings().back().provenance.push_back(row_origin(fixed));
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include "analyzer/defaults_table.h"
+#include "analyzer/resolver.h"
 #include "rules/rule.h"
 #include "rules/wording.h"
 
@@ -35,6 +37,7 @@ void check(const Setup& s, Context& cx) {
             "with FSDP keep FSDP's activation_checkpointing and set gradient_checkpointing: false",
             wording::chain({&s.fsdp_ac.why}));
   cx.findings().back().provenance.push_back(other->origin);
+  if (trainer) cx.findings().back().provenance.push_back(row_origin(row("hf.fsdp_ac_with_gc")));
 }
 
 }  // namespace

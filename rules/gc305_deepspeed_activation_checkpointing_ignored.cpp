@@ -1,3 +1,4 @@
+#include "analyzer/defaults_table.h"
 #include "analyzer/known_keys.h"
 #include "analyzer/resolver.h"
 #include "rules/rule.h"
@@ -32,7 +33,7 @@ void check(const Setup& s, Context& cx) {
                           *s.stack, s.facts->source->display()),
               "remove the section; checkpoint with gradient_checkpointing: true (and the stack's "
               "own offload options)",
-              {key_origin(sec)});
+              {key_origin(sec), row_origin(row("deepspeed.activation_checkpointing.unused"))});
   }
   for (const auto& k : ds->ds_ac_keys) {
     if (known_key(KeyScope::DeepSpeedActivationCheckpointing, k.value) || near_known(k.value))

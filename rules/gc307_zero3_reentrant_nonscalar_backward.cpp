@@ -1,3 +1,5 @@
+#include "analyzer/defaults_table.h"
+#include "analyzer/resolver.h"
 #include "rules/rule.h"
 #include "rules/wording.h"
 
@@ -16,7 +18,8 @@ namespace {
 void check(const Setup& s, Context& cx) {
   if (!s.checkpointing.is(true) || !s.use_reentrant.is(true) || !s.zero_stage.is(3)) return;
   if (!s.nonscalar_backward.is(true)) return;
-  if (!cx.scenario().below("deepspeed", "0.18.5")) return;
+  const DefaultRow& fixed = row("deepspeed.zero3_nonscalar_backward");
+  if (row_applies(fixed, cx.scenario())) return;
   cx.report(kGC307, where(s, {&s.nonscalar_backward.why}),
             fmt::format("a non-scalar backward ({}) under ZeRO-3 ({}) with reentrant "
                         "checkpointing ({}) on DeepSpeed {}: stale parameters stay in the "
@@ -27,6 +30,7 @@ void check(const Setup& s, Context& cx) {
             "upgrade DeepSpeed to >= 0.18.5 (PR #7780), or reduce the output to a scalar before "
             "backward",
             wording::chain({&s.nonscalar_backward.why, &s.zero_stage.why, &s.use_reentrant.why}));
+  cx.findings().back().provenance.push_back(row_origin(fixed));
 }
 
 }  // namespace
