@@ -184,8 +184,8 @@ constexpr DefaultRow kRows[] = {
    "enable_activation_checkpointing: the default checkpoint_wrapper",
    "torchtune torchtune/training/activations.py"},
   {"torchtune.preserve_rng_state.ac_mode", "torchtune", "", "", "", "preserve_rng_state", "false",
-   "ac_mode (selective activation checkpointing) in the distributed full fine-tune recipe",
-   "torchtune recipes/full_finetune_distributed.py"},
+   "ac_mode set and enable_activation_checkpointing False in the full fine-tune distributed recipes: checkpoint_wrapper(..., preserve_rng_state=False)",
+   "torchtune recipes/full_finetune_distributed.py; torchtune/training/activations.py"},
 
   // ---- accelerate / FSDP -----------------------------------------------------------------------
   {"accelerate.fsdp_ac.use_reentrant", "accelerate", "", "", "", "use_reentrant", "false",

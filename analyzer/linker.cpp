@@ -40,7 +40,7 @@ std::optional<Found> resolve_ref(const std::string& ref, const std::string& conf
   std::string dir = parent_dir(config_path);
   std::string cand = join_path(dir, ref);
   tried.push_back(relative_to_cwd(cand));
-  if (file_exists(cand)) return Found{cand, "relative to the config's folder"};
+  if (file_exists(cand)) return Found{relative_to_cwd(cand), "relative to the config's folder"};
   std::string ad = absolute_path(dir);
   std::string root = repo_root(ad);
   for (int i = 0; i < 32; ++i) {

@@ -40,6 +40,29 @@ bool is_dir(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+std::string normalize_path(const std::string& p) {
+  if (p.empty()) return p;
+  bool abs = p.front() == '/';
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    std::string part = p.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty() && parts.back() != "..") parts.pop_back();
+      else if (!abs) parts.push_back("..");
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out = abs ? "/" : "";
+  for (size_t k = 0; k < parts.size(); ++k) out += (k ? "/" : "") + parts[k];
+  if (out.empty()) out = ".";
+  return out;
+}
+
 namespace {
 std::string absolute(const std::string& p) {
   if (!p.empty() && p.front() == '/') return p;
@@ -55,11 +78,11 @@ std::string absolute(const std::string& p) {
 std::string absolute_path(const std::string& p) { return absolute(p); }
 
 std::string relative_to_cwd(const std::string& p) {
-  std::string a = absolute(p);
-  std::string cwd = absolute(".");
+  std::string a = normalize_path(absolute(p));
+  std::string cwd = normalize_path(absolute("."));
   if (a == cwd) return ".";
   if (a.rfind(cwd + "/", 0) == 0) return a.substr(cwd.size() + 1);
-  return p;
+  return p.empty() || p.front() == '/' ? a : normalize_path(p);
 }
 
 std::string repo_root(const std::string& dir) {

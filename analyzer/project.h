@@ -60,6 +60,7 @@ bool file_exists(const std::string& path);
 bool is_dir(const std::string& path);
 std::string repo_root(const std::string& dir);  // "" when not in a repository
 std::string absolute_path(const std::string& p);
+std::string normalize_path(const std::string& p);   // lexical: a/b/../c -> a/c
 std::string relative_to_cwd(const std::string& p);  // as given when outside the working dir
 // Matches a glob (fnmatch; a pattern without '/' also matches the file name alone).
 bool glob_match(const std::string& pattern, const std::string& path);

@@ -490,6 +490,22 @@ class Resolver {
           on = p_.enable_activation_checkpointing->value;
           o = key_origin(*p_.enable_activation_checkpointing);
         }
+        // The full fine-tune distributed recipes read ac_mode (selective AC) only when
+        // enable_activation_checkpointing is False; with both set they apply neither. LoRA
+        // recipes ignore ac_mode.
+        bool full_model = !p_.adapter;
+        std::string mode = p_.ac_mode ? lower(p_.ac_mode->value) : "";
+        if (full_model && !mode.empty() && mode != "none") {
+          if (on) {
+            on = false;
+            o = derived("enable_activation_checkpointing and ac_mode are both set: "
+                        "full_finetune_distributed applies neither", p_.ac_mode->key_loc);
+          } else {
+            on = true;
+            o = key_origin(*p_.ac_mode);
+            tt_ac_mode_ = true;
+          }
+        }
         if (on) add(Mechanism::TorchtuneActivationCheckpointing, o);
         s_.hf_gc.set(false, derived("torchtune does not use HF checkpointing"));
         break;
@@ -688,7 +704,7 @@ class Resolver {
       }
     }
     if (p_.format == Format::Torchtune && s_.checkpointing.is(true)) {
-      if (p_.ac_mode && !p_.ac_mode->value.empty() && lower(p_.ac_mode->value) != "none") {
+      if (tt_ac_mode_) {
         preserve = false;
         o = row_origin(row("torchtune.preserve_rng_state.ac_mode"));
         o.loc = p_.ac_mode->key_loc;
@@ -849,6 +865,7 @@ class Resolver {
   bool lf_gc_ = false;
   bool offload_wrapper_ = false;
   bool hidden_states_ = false;
+  bool tt_ac_mode_ = false;
   Decider decider_ = Decider::Torch;
   std::string stated_by_;
   std::optional<Origin> overridden_;

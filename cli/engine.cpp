@@ -223,7 +223,10 @@ struct Prepared {
 
 Prepared prepare(const LintOptions& opts) {
   Prepared p;
-  auto pc = load_project_config(opts.project_config, ".");
+  // The project configuration nearest to what is linted: from the first path upwards.
+  std::string start = ".";
+  if (!opts.paths.empty()) start = is_dir(opts.paths.front()) ? opts.paths.front() : parent_dir(opts.paths.front());
+  auto pc = load_project_config(opts.project_config, start);
   if (!pc) {
     p.error = LintError{pc.error().loc, pc.error().message};
     return p;

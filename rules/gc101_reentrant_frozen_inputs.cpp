@@ -27,10 +27,10 @@ void check(const Setup& s, Context& cx) {
                                        adapter_name(*s.adapter), wording::source(s.adapter));
   std::string msg = fmt::format(
       "reentrant checkpointing ({}) while the tensors entering the checkpointed layers do not "
-      "require grad: {}, and no input-require-grads hook is in effect ({}). The checkpointed "
+      "require grad: {}, and no input-require-grads hook is in effect. The checkpointed "
       "layers get no gradient: silently when anything outside them trains, else "
       "\"element 0 of tensors does not require grad\" at the first backward",
-      wording::reentrant(s), what, wording::source(s.input_hook));
+      wording::reentrant(s), what);
   // Point at the key the user can change: use_reentrant if they wrote it, else the freezing.
   Location loc = s.stated_by == "user" ? where(s, {&s.use_reentrant.why})
                                        : where(s, {&s.partial_freeze.why, &s.adapter.why,

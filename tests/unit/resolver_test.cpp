@@ -299,9 +299,15 @@ TEST_CASE("resolver: torchtune") {
   auto on = resolve_text(std::string(base) + "enable_activation_checkpointing: True\n");
   CHECK(first_row(on.only().use_reentrant.why) == "torchtune.use_reentrant");
   CHECK(first_row(on.only().preserve_rng_state.why) == "torchtune.preserve_rng_state");
-  auto sac = resolve_text(std::string(base) + "enable_activation_checkpointing: True\nac_mode: selective\n");
+  const char* full = "model:\n  _component_: torchtune.models.llama2.llama2\n  attn_dropout: 0.1\n";
+  auto sac = resolve_text(std::string(full) + "enable_activation_checkpointing: False\nac_mode: selective\n");
+  CHECK(sac.only().checkpointing.is(true));
   CHECK(sac.only().preserve_rng_state.is(false));
   CHECK(first_row(sac.only().preserve_rng_state.why) == "torchtune.preserve_rng_state.ac_mode");
+  auto both = resolve_text(std::string(full) + "enable_activation_checkpointing: True\nac_mode: selective\n");
+  CHECK(both.only().checkpointing.is(false));
+  auto lora_sac = resolve_text(std::string(base) + "enable_activation_checkpointing: True\nac_mode: selective\n");
+  CHECK(lora_sac.only().preserve_rng_state.is(true));
   auto q = resolve_text("model:\n  _component_: torchtune.models.llama3_1.qlora_llama3_1_8b\n");
   CHECK(q.only().adapter.is(Adapter::Qlora));
 }
