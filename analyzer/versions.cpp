@@ -357,14 +357,42 @@ std::vector<PathCondition> explore(const VersionMap& known,
 
 namespace {
 
-// A path as comparable dimensions: "lib:<range>" / "env:<n>" -> canonical text.
-using Dims = std::map<std::string, std::string>;
+// Whether two paths can describe the same installation once the dimensions in `dropped` are
+// ignored: every remaining library range intersects, every remaining environment answer agrees.
+bool overlap(const PathCondition& a, const PathCondition& b, const std::set<std::string>& dropped) {
+  for (const auto& [lib, ra] : a.ranges) {
+    if (dropped.count("v:" + lib)) continue;
+    auto it = b.ranges.find(lib);
+    if (it == b.ranges.end()) continue;
+    VersionRange r = ra;
+    r.intersect(it->second);
+    if (r.empty()) return false;
+  }
+  for (const auto& [f, va] : a.env) {
+    if (dropped.count("e:" + std::to_string(static_cast<int>(f)))) continue;
+    auto it = b.env.find(f);
+    if (it != b.env.end() && it->second != va) return false;
+  }
+  return true;
+}
 
-Dims dims_of(const PathCondition& p) {
-  Dims d;
-  for (const auto& [lib, r] : p.ranges) d["v:" + lib] = r.describe(lib);
-  for (const auto& [f, v] : p.env) d["e:" + std::to_string(static_cast<int>(f))] = v ? "1" : "0";
+std::vector<std::string> dims(const PathCondition& p) {
+  std::vector<std::string> d;
+  for (const auto& [lib, _] : p.ranges) d.push_back("v:" + lib);
+  for (const auto& [f, _] : p.env) d.push_back("e:" + std::to_string(static_cast<int>(f)));
   return d;
+}
+
+std::string describe_one(const PathCondition& p, const std::set<std::string>& dropped) {
+  std::vector<std::string> parts;
+  for (const auto& [lib, r] : p.ranges)
+    if (!dropped.count("v:" + lib)) parts.push_back(r.describe(lib));
+  for (const auto& [f, v] : p.env)
+    if (!dropped.count("e:" + std::to_string(static_cast<int>(f))))
+      parts.push_back(std::string(env_fact_text(f, v)));
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? " and " : "") + parts[i];
+  return out;
 }
 
 }  // namespace
@@ -378,39 +406,28 @@ std::string describe_condition(const std::vector<PathCondition>& paths,
     none &= !h;
   }
   if (all || none) return "";
-  std::vector<Dims> ds;
-  std::set<std::string> names;
-  for (const auto& p : paths) {
-    ds.push_back(dims_of(p));
-    for (const auto& [k, _] : ds.back()) names.insert(k);
+  // Drop a dimension when, without it, no holding path overlaps a path where it does not hold.
+  std::set<std::string> names, dropped;
+  for (const auto& p : paths)
+    for (const auto& d : dims(p)) names.insert(d);
+  for (const auto& name : names) {
+    std::set<std::string> trial = dropped;
+    trial.insert(name);
+    bool clash = false;
+    for (size_t i = 0; i < paths.size() && !clash; ++i)
+      for (size_t j = 0; j < paths.size() && !clash; ++j)
+        if (holds[i] && !holds[j] && overlap(paths[i], paths[j], trial)) clash = true;
+    if (!clash) dropped = std::move(trial);
   }
-  // Drop dimensions that do not separate holding paths from the others.
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (const auto& name : std::vector<std::string>(names.begin(), names.end())) {
-      std::vector<Dims> proj = ds;
-      for (auto& d : proj) d.erase(name);
-      bool clash = false;
-      for (size_t i = 0; i < proj.size() && !clash; ++i)
-        for (size_t j = 0; j < proj.size() && !clash; ++j)
-          if (holds[i] && !holds[j] && proj[i] == proj[j]) clash = true;
-      if (!clash) {
-        ds = std::move(proj);
-        names.erase(name);
-        changed = true;
-      }
-    }
-  }
-  // Collect the distinct holding projections; join ranges of a single library.
-  std::vector<size_t> idx;
-  std::set<Dims> seen;
-  for (size_t i = 0; i < ds.size(); ++i)
-    if (holds[i] && seen.insert(ds[i]).second) idx.push_back(i);
-  if (names.size() == 1 && names.begin()->rfind("v:", 0) == 0) {
-    std::string lib = names.begin()->substr(2);
+  std::vector<std::string> kept;
+  for (const auto& n : names)
+    if (!dropped.count(n)) kept.push_back(n);
+  // One library left: join its ranges.
+  if (kept.size() == 1 && kept.front().rfind("v:", 0) == 0) {
+    std::string lib = kept.front().substr(2);
     std::vector<VersionRange> rs;
-    for (size_t i : idx) {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if (!holds[i]) continue;
       auto it = paths[i].ranges.find(lib);
       if (it != paths[i].ranges.end()) rs.push_back(it->second);
     }
@@ -420,33 +437,32 @@ std::string describe_condition(const std::vector<PathCondition>& paths,
       return a.lo->v < b.lo->v;
     };
     std::sort(rs.begin(), rs.end(), lo_less);
+    // Union of intervals (sorted by lower bound): overlapping or touching ones merge.
     std::vector<VersionRange> merged;
     for (const auto& r : rs) {
-      if (!merged.empty() && merged.back().hi && r.lo && merged.back().hi->v == r.lo->v &&
-          (merged.back().hi->inclusive != r.lo->inclusive)) {
-        merged.back().hi = r.hi;
-      } else {
-        merged.push_back(r);
+      if (!merged.empty()) {
+        VersionRange& m = merged.back();
+        bool joins = !m.hi || !r.lo || r.lo->v < m.hi->v ||
+                     (r.lo->v == m.hi->v && (m.hi->inclusive || r.lo->inclusive));
+        if (joins) {
+          if (!r.hi) m.hi.reset();
+          else if (m.hi && (m.hi->v < r.hi->v || (m.hi->v == r.hi->v && r.hi->inclusive))) m.hi = r.hi;
+          continue;
+        }
       }
+      merged.push_back(r);
     }
     std::string out;
-    for (size_t i = 0; i < merged.size(); ++i)
-      out += (i ? " or " : "") + merged[i].describe(lib);
+    for (size_t i = 0; i < merged.size(); ++i) out += (i ? " or " : "") + merged[i].describe(lib);
     return out;
   }
+  std::set<std::string> seen;
   std::string out;
-  for (size_t k = 0; k < idx.size(); ++k) {
-    std::string one;
-    size_t n = 0;
-    for (const auto& [name, text] : ds[idx[k]]) {
-      std::string part = text;
-      if (name.rfind("e:", 0) == 0) {
-        auto f = static_cast<EnvFact>(std::stoi(name.substr(2)));
-        part = std::string(env_fact_text(f, text == "1"));
-      }
-      one += (n++ ? " and " : "") + part;
-    }
-    out += (k ? "; or " : "") + one;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (!holds[i]) continue;
+    std::string one = describe_one(paths[i], dropped);
+    if (!seen.insert(one).second) continue;
+    out += (out.empty() ? "" : "; or ") + one;
   }
   return out;
 }

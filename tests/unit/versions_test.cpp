@@ -125,3 +125,14 @@ TEST_CASE("conditions: environment facts") {
   REQUIRE(paths.size() == 2);
   CHECK(describe_condition(paths, holds) == "launched on more than one process");
 }
+
+TEST_CASE("conditions: a dimension is kept when dropping it would cover paths where it fails") {
+  // Holds only for old transformers AND old trl; newer trl answers the question itself.
+  VersionMap known;
+  std::vector<bool> holds;
+  auto paths = explore(known, [&](Scenario& sc, size_t) {
+    bool trl_sets = sc.at_least("trl", "0.27.0") && sc.below("transformers", "5.0.0");
+    holds.push_back(!trl_sets && sc.below("transformers", "4.37.0"));
+  });
+  CHECK(describe_condition(paths, holds) == "transformers < 4.37.0 and trl < 0.27.0");
+}
