@@ -51,11 +51,16 @@ bool ieq(std::string_view a, std::string_view b) {
 
 // PyYAML accepts exactly three case forms: lower, Capitalised and UPPER.
 bool yaml11_case_form(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
   if (s == lower) return true;
-  std::string cap(lower), up(lower);
-  cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(cap[0])));
-  for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s == cap || s == up;
+  auto up = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; };
+  if (s[0] != up(lower[0])) return false;
+  bool rest_lower = true, rest_upper = true;
+  for (size_t i = 1; i < s.size(); ++i) {
+    rest_lower &= s[i] == lower[i];
+    rest_upper &= s[i] == up(lower[i]);
+  }
+  return rest_lower || rest_upper;
 }
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
@@ -154,6 +159,9 @@ void resolve_plain_scalar(Node& n) {
     n.kind = Kind::Null;
     return;
   }
+  // Every implicit resolver starts with one of these characters (PyYAML's first-char table).
+  static constexpr std::string_view kFirst = "yYnNtTfFoO-+0123456789.";
+  if (kFirst.find(s[0]) == std::string_view::npos) return;
   if (yaml11_case_form(s, "true") || yaml11_case_form(s, "false")) {
     n.kind = Kind::Bool;
     n.b = ieq(s, "true");
@@ -243,14 +251,32 @@ std::optional<std::string> as_text(const Node& n) {
 }
 
 void record_duplicates(Document& doc) {
+  std::unordered_map<std::string_view, uint32_t> seen;
   for (NodeId id = 0; id < doc.nodes.size(); ++id) {
     const Node& n = doc.nodes[id];
     if (n.kind != Kind::Map || n.entries.size() < 2) continue;
-    std::unordered_map<std::string_view, uint32_t> seen;
-    for (uint32_t e : n.entries) {
+    auto plain = [&](uint32_t e) {
       const Entry& en = doc.entries[e];
-      if (en.from_merge || en.key == "<<") continue;
-      auto [it, fresh] = seen.emplace(en.key, e);
+      return !en.from_merge && en.key != "<<";
+    };
+    if (n.entries.size() <= 16) {  // small mappings: compare pairwise, no hashing
+      for (size_t j = 1; j < n.entries.size(); ++j) {
+        uint32_t b = n.entries[j];
+        if (!plain(b)) continue;
+        for (size_t i = j; i-- > 0;) {
+          uint32_t a = n.entries[i];
+          if (plain(a) && doc.entries[a].key == doc.entries[b].key) {
+            doc.duplicates.emplace_back(a, b);
+            break;
+          }
+        }
+      }
+      continue;
+    }
+    seen.clear();
+    for (uint32_t e : n.entries) {
+      if (!plain(e)) continue;
+      auto [it, fresh] = seen.emplace(doc.entries[e].key, e);
       if (!fresh) {
         doc.duplicates.emplace_back(it->second, e);
         it->second = e;

@@ -13,9 +13,12 @@ namespace gcheck {
 SourceFile::SourceFile(std::string path, std::string display, std::string text)
     : path_(std::move(path)), display_(std::move(display)), text_(std::move(text)) {
   line_starts_.push_back(0);
+  unsigned char high = 0;
   for (size_t i = 0; i < text_.size(); ++i) {
+    high |= static_cast<unsigned char>(text_[i]);
     if (text_[i] == '\n') line_starts_.push_back(i + 1);
   }
+  ascii_ = high < 0x80;
 }
 
 std::string_view SourceFile::line(uint32_t n) const {

@@ -41,6 +41,7 @@ class SourceFile {
   const std::string& text() const { return text_; }
 
   size_t line_count() const { return line_starts_.size(); }
+  bool ascii() const { return ascii_; }  // no byte >= 0x80: characters and bytes coincide
   // Text of a 1-based line without its newline; empty when out of range.
   std::string_view line(uint32_t n) const;
   // Position of a byte offset (column counts bytes, 1-based).
@@ -53,6 +54,7 @@ class SourceFile {
   std::string display_;
   std::string text_;
   std::vector<size_t> line_starts_;
+  bool ascii_ = true;
 };
 
 using SourcePtr = std::shared_ptr<const SourceFile>;

@@ -1,6 +1,6 @@
-// YAML front end: yaml-cpp's event parser, PyYAML (YAML 1.1) typing, positions for every key
-// and value, duplicate keys kept and recorded, aliases shared (never copied), merge keys
-// resolved, and hard limits on depth and expanded size.
+// YAML front end: libyaml's event parser (the tokenizer PyYAML is a port of), PyYAML (YAML 1.1)
+// typing, positions for every key and value, duplicate keys kept and recorded, aliases shared
+// (never copied), merge keys resolved, and hard limits on depth and expanded size.
 #pragma once
 
 #include "analyzer/doc.h"

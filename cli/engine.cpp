@@ -1,6 +1,7 @@
 #include "cli/engine.h"
 
 #include <dirent.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -76,9 +77,15 @@ struct Walker {
   std::vector<std::string> files;
   std::vector<LintError> errors;
 
-  bool excluded(const std::string& path) const {
-    for (const auto& g : excludes)
-      if (glob_match(g, path)) return true;
+  // Patterns without '/' match a file or folder name; others match the path.
+  bool excluded(const std::string& path, const std::string& name) const {
+    for (const auto& g : excludes) {
+      if (g.find('/') == std::string::npos) {
+        if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+      } else if (glob_match(g, path)) {
+        return true;
+      }
+    }
     return false;
   }
 
@@ -102,7 +109,7 @@ struct Walker {
     std::sort(names.begin(), names.end());
     for (const auto& n : names) {
       std::string p = dir == "." ? n : join_path(dir, n);
-      if (excluded(p)) continue;
+      if (excluded(p, n)) continue;
       struct stat est {};
       if (::stat(p.c_str(), &est) != 0) {
         struct stat lst {};
@@ -129,11 +136,19 @@ Key key_of(const Finding& f) {
 std::vector<Finding> evaluate(const Inputs& in, const VersionMap& versions,
                               const std::vector<const Rule*>& rules) {
   std::vector<std::vector<Finding>> per_path;
-  auto paths = explore(versions, [&](Scenario& sc, size_t) {
+  std::vector<Finding> per_document;
+  auto paths = explore(versions, [&](Scenario& sc, size_t index) {
     Setup s = resolve(in, sc);
     Context cx(sc);
-    for (const Rule* r : rules) r->check(s, cx);
+    for (const Rule* r : rules)
+      if (!r->per_document) r->check(s, cx);
     per_path.push_back(std::move(cx.findings()));
+    if (index == 0) {
+      Context dx(sc);
+      for (const Rule* r : rules)
+        if (r->per_document) r->check(s, dx);
+      per_document = std::move(dx.findings());
+    }
   });
   std::vector<Finding> out;
   std::map<Key, size_t> index;
@@ -159,6 +174,7 @@ std::vector<Finding> evaluate(const Inputs& in, const VersionMap& versions,
       out[j].severity = lower(out[j].severity);
     }
   }
+  for (auto& f : per_document) out.push_back(std::move(f));
   return out;
 }
 
@@ -339,7 +355,9 @@ LintResult run_lint(const LintOptions& opts) {
   }
   for (auto& e : w.errors) res.errors.push_back(e);
 
-  ConfigCache cache(opts.limits);
+  auto cache_owner = std::make_shared<ConfigCache>(opts.limits);
+  ConfigCache& cache = *cache_owner;
+  res.keep_alive = cache_owner;
   PinFinder pins;
   std::vector<Finding> all;
   std::set<std::string> seen_files;

@@ -43,6 +43,7 @@ struct LintResult {
   Severity threshold = Severity::Warning;
   std::map<std::string, SourcePtr> sources;  // for caret display: display path -> text
   bool usage_error = false;       // the project configuration or an option is invalid
+  std::shared_ptr<void> keep_alive;  // the parsed documents, so a CLI can exit without freeing
 };
 
 LintResult run_lint(const LintOptions& opts);

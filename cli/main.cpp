@@ -60,10 +60,12 @@ struct Common {
   void add(CLI::App* app) {
     app->add_option("--assume", assume,
                     "Library version to assume, e.g. transformers=4.46.0 or 'trl>=0.28' "
-                    "(repeatable; wins over the project configuration and pins)");
+                    "(repeatable; wins over the project configuration and pins)")
+        ->allow_extra_args(false);
     app->add_option("--format-of", format_of,
                     "Treat FILE as KIND: axolotl, hf-trl, llamafactory, llamafactory-v1, torchtune, "
-                    "accelerate, deepspeed (FILE=KIND, repeatable)");
+                    "accelerate, deepspeed (FILE=KIND, repeatable)")
+        ->allow_extra_args(false);
     app->add_option("--launcher", launcher,
                     "accelerate launcher config the training configs run under");
     app->add_option("--project-config", project_config,
@@ -157,10 +159,10 @@ int run(int argc, char** argv) {
   bool exit_zero = false, statistics = false, no_color = false, verbose = false, probe = false;
   Common common;
   lint->add_option("paths", paths, "Files or folders (default: .)");
-  lint->add_option("--exclude", exclude, "Glob of paths to skip (repeatable; added to the defaults)");
-  lint->add_option("--select", select, "Rule codes or prefixes to check (replaces the default ALL)")->delimiter(',');
-  lint->add_option("--extend-select", extend_select, "Rule codes or prefixes to add")->delimiter(',');
-  lint->add_option("--ignore", ignore, "Rule codes or prefixes to skip")->delimiter(',');
+  lint->add_option("--exclude", exclude, "Glob of paths to skip (repeatable; added to the defaults)")->allow_extra_args(false);
+  lint->add_option("--select", select, "Rule codes or prefixes to check (replaces the default ALL)")->delimiter(',')->allow_extra_args(false);
+  lint->add_option("--extend-select", extend_select, "Rule codes or prefixes to add")->delimiter(',')->allow_extra_args(false);
+  lint->add_option("--ignore", ignore, "Rule codes or prefixes to skip")->delimiter(',')->allow_extra_args(false);
   lint->add_option("--severity-threshold", threshold, "Lowest severity that fails the run: error, warning (default), info");
   lint->add_option("--format", fmt_name, "Output format: text, json, sarif, github")
       ->check(CLI::IsMember({"text", "json", "sarif", "github"}));
@@ -297,12 +299,16 @@ int run(int argc, char** argv) {
   if (verbose)
     for (const auto& n : r.notes) std::fprintf(stderr, "%s\n", n.c_str());
   if (fmt_name != "text" && statistics) std::fputs(report_statistics(r).c_str(), stderr);
-  if (int rc = write_out(text, output)) return rc;
-  if (!r.errors.empty()) return 2;
-  if (exit_zero) return 0;
-  for (const auto& f : r.findings)
-    if (f.severity >= r.threshold) return 1;
-  return 0;
+  int rc = write_out(text, output);
+  if (rc == 0 && !r.errors.empty()) rc = 2;
+  if (rc == 0 && !exit_zero)
+    for (const auto& f : r.findings)
+      if (f.severity >= r.threshold) rc = 1;
+  // Everything is written: leave without tearing down every parsed document (a few
+  // milliseconds on a large tree; the operating system reclaims it all at once).
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(rc);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC305 = {
     "GC305", "deepspeed-activation-checkpointing-ignored", Severity::Warning,
     "A DeepSpeed activation_checkpointing section that HF/accelerate models never read",
-    "", "zero_stage", "config", &check};
+    "", "zero_stage", "config", &check, /*per_document=*/true};
 
 namespace {
 

@@ -10,7 +10,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC501 = {
     "GC501", "duplicate-key", Severity::Error,
     "A key appears twice in one mapping; the loader silently keeps one of them",
-    "", "", "config", &check};
+    "", "", "config", &check, /*per_document=*/true};
 
 namespace {
 

@@ -8,7 +8,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC502 = {
     "GC502", "unresolved-reference", Severity::Warning,
     "A referenced file is missing, unreadable or a template; the rules that need it cannot check",
-    "", "", "config,code", &check};
+    "", "", "config,code", &check, /*per_document=*/true};
 
 namespace {
 

@@ -10,7 +10,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC503 = {
     "GC503", "ambiguous-boolean", Severity::Warning,
     "A checkpoint-relevant key holds a YAML 1.1 boolean word or a string spelling a boolean",
-    "", "", "config", &check};
+    "", "", "config", &check, /*per_document=*/true};
 
 namespace {
 

@@ -13,7 +13,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC504 = {
     "GC504", "unknown-checkpointing-key", Severity::Warning,
     "A key its format does not know, a small edit away from a checkpoint-relevant key",
-    "", "", "config", &check};
+    "", "", "config", &check, /*per_document=*/true};
 
 namespace {
 
@@ -47,19 +47,28 @@ std::string norm(std::string_view k) {
   return o;
 }
 
-size_t osa(std::string_view a, std::string_view b) {
+// Optimal string alignment distance, capped: anything above `cap` returns cap + 1.
+size_t osa(std::string_view a, std::string_view b, size_t cap) {
   size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i)
+  if ((n > m ? n - m : m - n) > cap) return cap + 1;
+  if (m > 63) return cap + 1;
+  size_t prev2[64], prev[64], cur[64];
+  for (size_t j = 0; j <= m; ++j) prev[j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    cur[0] = i;
+    size_t best = cur[0];
     for (size_t j = 1; j <= m; ++j) {
       size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+      best = std::min(best, cur[j]);
     }
-  return d[n][m];
+    if (best > cap) return cap + 1;
+    std::copy(prev, prev + m + 1, prev2);
+    std::copy(cur, cur + m + 1, prev);
+  }
+  return prev[m];
 }
 
 size_t threshold(std::string_view target) {
@@ -74,20 +83,18 @@ struct Scope {
 
 void scan_map(const cfg::Document& d, cfg::NodeId m, const Scope& sc, Format fmt, Context& cx) {
   if (!d.is_map(m)) return;
-  std::set<std::string> present;
-  for (uint32_t e : d.node(m).entries) present.insert(d.entries[e].key);
   for (uint32_t e : d.node(m).entries) {
     const cfg::Entry& en = d.entries[e];
     if (en.from_merge) continue;
     const std::string& key = en.key;
-    if (sc.known && known_key(*sc.known, key)) continue;
     if (std::find(sc.targets.begin(), sc.targets.end(), key) != sc.targets.end()) continue;
+    if (sc.known && known_key(*sc.known, key)) continue;
     std::string nk = norm(key);
     std::string_view best;
     size_t best_d = SIZE_MAX;
     for (auto t : sc.targets) {
-      size_t dist = nk == t ? 0 : osa(nk, t);
-      if (dist <= threshold(t) && dist < best_d && !present.count(std::string(t))) {
+      size_t dist = nk == t ? 0 : osa(nk, t, threshold(t));
+      if (dist <= threshold(t) && dist < best_d && !d.entry(m, t)) {
         best = t;
         best_d = dist;
       }

@@ -10,7 +10,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC505 = {
     "GC505", "nonstandard-json", Severity::Warning,
     "A JSON config uses comments or trailing commas: DeepSpeed accepts them, json.load does not",
-    "", "", "config", &check};
+    "", "", "config", &check, /*per_document=*/true};
 
 namespace {
 

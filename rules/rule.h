@@ -62,6 +62,9 @@ struct Rule {
   std::string_view reads;     // Setup values it reads, comma-separated (for explain)
   std::string_view inputs;    // which inputs can express it: "config", "code", "config,code"
   void (*check)(const Setup&, Context&);
+  // Reads only the documents (duplicate keys, syntax, key names), never a version or launch
+  // question: run once per file instead of once per path through the unknowns.
+  bool per_document = false;
 };
 
 struct RuleEntry {

@@ -309,6 +309,11 @@ class Selection(Base):
         self.assertEqual({f["rule"] for f in j["findings"]}, {"GC101"})
         _, j = self.lint_json(".", "--select", "ALL", "--ignore", "GC101,GC403")
         self.assertEqual(j["findings"], [])
+        # an option's value never swallows the paths after it
+        p = run(["lint", "--format", "json", "--select", "GC101", "bad.yaml", "info.yaml"], cwd=self.t.dir)
+        j = json.loads(p.stdout)
+        self.assertEqual(j["files_checked"], 2)
+        self.assertEqual({f["rule"] for f in j["findings"]}, {"GC101"})
 
 
 class Suppressions(Base):
