@@ -87,6 +87,8 @@ struct Facts {
   Opt<std::string> model_type;              // model_config_type, model_type
   Opt<bool> use_cache;
   Opt<bool> trust_remote_code;
+  Opt<std::string> attn_implementation;     // flash_attention_2, flex_attention, sdpa, ...
+  Opt<std::string> ebft_mode;               // Axolotl EBFT: ebft.mode (strided, ...)
 
   // --- adapters, quantization, freezing -----------------------------------------------------
   Opt<std::string> adapter;                 // lora, qlora, oft, ...

@@ -626,6 +626,16 @@ class Resolver {
     } else {
       decide(true, row_origin(row("axolotl.use_reentrant.injected")), Decider::Stack);
     }
+    // EBFT strided + flex_attention: Axolotl's validator writes use_reentrant: true (before
+    // normalize_config, whose Gemma-4 rule still wins).
+    bool ebft = rl && s_.trainer.is("ebft") && p_.ebft_mode && lower(p_.ebft_mode->value) == "strided" &&
+                p_.attn_implementation && lower(p_.attn_implementation->value) == "flex_attention";
+    if (ebft && !gemma4() && !s_.use_reentrant.is(true)) {
+      if (decider_ == Decider::User) overridden_ = s_.use_reentrant.why.front();
+      decide(true, row_origin(row("axolotl.use_reentrant.ebft"), Origin::Kind::Override), Decider::Stack);
+      s_.use_reentrant.because(key_origin(*p_.ebft_mode));
+      s_.use_reentrant.because(key_origin(*p_.attn_implementation));
+    }
     // Axolotl's RL trainers are TRL's: TRL forces reentrant for PEFT + ZeRO-3.
     if (rl) trl_force("trl.force_reentrant.other");
   }

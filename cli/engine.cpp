@@ -395,9 +395,12 @@ LintResult run_lint(const LintOptions& opts) {
     }
     const auto& fp = facts.value();
     if (fp->format == Format::Unknown) {
-      std::string why = fp->doc && fp->doc->root_node() == nullptr ? "empty file" : "not a training config of a known format";
-      res.notes.push_back(fmt::format("{}: skipped: {} (use --format-of to name one)",
-                                      fp->source->display(), why));
+      bool empty = fp->doc && fp->doc->root_node() == nullptr;
+      std::string why = empty ? "empty file" : "not a training config of a known format";
+      std::string note = fmt::format("{}:1:1: note: skipped: {} (use --format-of to name its format)",
+                                     fp->source->display(), why);
+      if (empty && named) res.warnings.push_back(note);
+      else res.notes.push_back(note);
       continue;
     }
     ++res.files_checked;

@@ -39,6 +39,7 @@ struct LintResult {
   std::vector<Finding> findings;  // sorted by file, line, column, code
   std::vector<LintError> errors;
   std::vector<std::string> notes; // files skipped and why (shown with --verbose)
+  std::vector<std::string> warnings;  // always shown: an explicitly named file that is empty
   size_t files_checked = 0;
   Severity threshold = Severity::Warning;
   std::map<std::string, SourcePtr> sources;  // for caret display: display path -> text

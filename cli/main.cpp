@@ -296,6 +296,7 @@ int run(int argc, char** argv) {
     if (l.span.begin.known()) where += fmt::format(":{}:{}", l.span.begin.line, l.span.begin.column);
     std::fprintf(stderr, "%s: error: %s\n", where.c_str(), e.message.c_str());
   }
+  for (const auto& n : r.warnings) std::fprintf(stderr, "%s\n", n.c_str());
   if (verbose)
     for (const auto& n : r.notes) std::fprintf(stderr, "%s\n", n.c_str());
   if (fmt_name != "text" && statistics) std::fputs(report_statistics(r).c_str(), stderr);

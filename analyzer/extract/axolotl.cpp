@@ -29,6 +29,9 @@ void axolotl(Reader& r, Facts& f) {
   r.read_int(root, "ray_num_workers", "ray_num_workers", f.ray_num_workers);
   r.read_int(root, "fsdp_version", "fsdp_version", f.fsdp_version);
   r.read_bool(root, "trust_remote_code", "trust_remote_code", f.trust_remote_code);
+  r.read_text(root, "attn_implementation", "attn_implementation", f.attn_implementation);
+  if (cfg::NodeId ebft = r.map(root, "ebft"); ebft != cfg::kNone)
+    r.read_text(ebft, "mode", "ebft.mode", f.ebft_mode);
   // lora_modules_to_save naming the embeddings makes the checkpointed blocks' inputs trainable.
   Opt<std::vector<std::string>> to_save;
   if (r.read_list(root, "lora_modules_to_save", "lora_modules_to_save", to_save)) {

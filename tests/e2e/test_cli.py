@@ -515,8 +515,11 @@ class BadInput(Base):
         self.t.write("ci.yml", "name: CI\non: [push]\n")
         p = run(["lint", "empty.yaml", "ci.yml", "--verbose"], cwd=self.t.dir)
         self.assertEqual(p.returncode, 0)
-        self.assertIn("empty.yaml: skipped: empty file", p.stderr)
-        self.assertIn("ci.yml: skipped: not a training config", p.stderr)
+        self.assertIn("empty.yaml:1:1: note: skipped: empty file", p.stderr)
+        self.assertIn("ci.yml:1:1: note: skipped: not a training config", p.stderr)
+        quiet = run(["lint", "empty.yaml", "ci.yml"], cwd=self.t.dir)
+        self.assertIn("empty.yaml:1:1: note: skipped: empty file", quiet.stderr)  # always said
+        self.assertNotIn("ci.yml", quiet.stderr)  # a non-config YAML is no news
 
     def test_missing_file_and_symlink_loops(self):
         p, j = self.lint_json("nope.yaml")

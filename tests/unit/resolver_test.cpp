@@ -221,6 +221,11 @@ TEST_CASE("resolver: Axolotl's use_reentrant ladder") {
   CHECK(resolve_text("base_model: x\ngradient_checkpointing: true\nactivation_offloading: legacy\n",
                      {{"torch", "2.1.0"}}).only().use_reentrant.is(true));
   CHECK(rows_seen().count("torch.checkpoint_wrapper.reentrant"));
+  auto ebft = resolve_text("base_model: x\nrl: ebft\nebft:\n  mode: strided\nattn_implementation: flex_attention\n"
+                           "gradient_checkpointing: true\ngradient_checkpointing_kwargs:\n  use_reentrant: false\n",
+                           {{"trl", "1.9.0"}});
+  CHECK(ebft.only().use_reentrant.is(true));
+  CHECK(first_row(ebft.only().use_reentrant.why) == "axolotl.use_reentrant.ebft");
   auto none = resolve_text("base_model: x\n");
   CHECK(first_row(none.only().hf_gc.why) == "axolotl.gradient_checkpointing");
 }
