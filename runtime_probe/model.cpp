@@ -182,6 +182,8 @@ std::vector<std::pair<std::string, at::Tensor>> Model::named_tensors() const {
       for (auto& [k, t] : lin->quant->tensors()) out.emplace_back(lin->name + ".quant." + k, t);
     }
   }
+  if (spec_.quant_bits == 4)
+    out.emplace_back("nf4.levels", at::tensor(at::ArrayRef<float>(kNf4Levels, 16)));
   out.emplace_back("rope.cos", cos_);
   out.emplace_back("rope.sin", sin_);
   return out;
@@ -301,8 +303,10 @@ at::Tensor Model::layer_forward(int64_t i, const at::Tensor& x, const StepConfig
 
   residual = hs;
   h = rmsnorm(L.post_norm, hs, cfg);
-  auto mlp = linear(L.down, at::silu(linear(L.gate, h, adapter, cfg)) * linear(L.up, h, adapter, cfg),
-                    adapter, cfg);
+  // gate before up: the order of the dropout draws is part of what the parity test checks
+  auto gate = at::silu(linear(L.gate, h, adapter, cfg));
+  auto up = linear(L.up, h, adapter, cfg);
+  auto mlp = linear(L.down, gate * up, adapter, cfg);
   return residual + mlp;
 }
 

@@ -129,6 +129,7 @@ std::vector<std::pair<std::string, at::Tensor>> QuantWeight::tensors() const {
   add("absmax", absmax);
   add("absmax_q", absmax_q);
   add("absmax_scale", absmax_scale);
+  if (absmax_q.defined()) add("absmax_offset", at::scalar_tensor(absmax_offset, at::kDouble));
   add("q", q);
   add("row_scale", row_scale);
   return out;

@@ -59,6 +59,14 @@ std::string first_line(const std::string& s) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
+// The error as a finding: its first line, cut after the first sentence when long.
+std::string short_error(const std::string& s) {
+  std::string line = first_line(s);
+  if (line.size() <= 160) return line;
+  auto dot = line.find(". ");
+  return dot != std::string::npos && dot < 200 ? line.substr(0, dot + 1) + " ..." : line.substr(0, 160) + " ...";
+}
+
 std::string fmt_num(double v, int prec = 3) {
   std::ostringstream o;
   if (std::isinf(v)) return "inf";
@@ -148,7 +156,7 @@ class Probe {
     }
     if (run.error) {
       mr.hazard = true;
-      mr.finding = "raised: " + first_line(*run.error);
+      mr.finding = "raised: " + short_error(*run.error);
       return mr;
     }
     for (const auto& [pname, rg] : ref.grads) {
@@ -208,9 +216,12 @@ class Probe {
 
   // --- parity dump ------------------------------------------------------------------------------
 
+  // What the dump needs of a model, copied: the scenario's models are gone when it is written.
   struct Variant {
     std::string name;
-    const Model* model = nullptr;
+    ModelSpec spec;
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    std::vector<std::string> trainable;
     bool second_adapter = false;
     at::Tensor ids;
     std::vector<RunRecord> runs;
@@ -238,7 +249,7 @@ class Probe {
     root.insert("torch_version", dev.torch_version);
     c10::impl::GenericList vl(c10::AnyType::get());
     for (auto& v : variants) {
-      const auto& sp = v.model->spec();
+      const auto& sp = v.spec;
       const auto& sz = sp.sizes;
       Dict spec = dict();
       spec.insert("layers", sz.layers);
@@ -260,15 +271,12 @@ class Probe {
       spec.insert("attention_dropout", sp.attention_dropout);
       spec.insert("second_adapter", v.second_adapter);
       Dict tensors = dict();
-      std::vector<std::string> trainable;
-      for (auto& [k, t] : v.model->named_tensors()) tensors.insert(k, cpu(t));
-      for (const auto& p : v.model->params())
-        if (p.trainable()) trainable.push_back(p.name);
+      for (auto& [k, t] : v.tensors) tensors.insert(k, cpu(t));
       Dict vd = dict();
       vd.insert("name", v.name);
       vd.insert("spec", spec);
       vd.insert("tensors", tensors);
-      vd.insert("trainable", strlist(trainable));
+      vd.insert("trainable", strlist(v.trainable));
       vd.insert("ids", cpu(v.ids));
       vd.insert("step_seed", static_cast<int64_t>(opts.seed + 1000));
       c10::impl::GenericList runs(c10::AnyType::get());
@@ -325,8 +333,13 @@ class Probe {
   bool run_variant(const std::string& vname, Model& m, const StepConfig& ref_cfg,
                    const std::vector<RunSpec>& specs, bool second_adapter = false,
                    int ref_ddp = -1, const std::string& prefix = "") {
-    variants.push_back(Variant{vname, &m, second_adapter, m.make_inputs(opts.seed + 7), {}});
+    variants.push_back(Variant{vname, m.spec(), {}, {}, second_adapter, m.make_inputs(opts.seed + 7), {}});
     Variant& v = variants.back();
+    if (!opts.dump_dir.empty()) {
+      for (auto& [k, t] : m.named_tensors()) v.tensors.emplace_back(k, t.detach().clone());
+      for (const auto& prm : m.params())
+        if (prm.trainable()) v.trainable.push_back(prm.name);
+    }
     Step ref = step(m, v.ids, ref_cfg, GradMode::Backward, ref_ddp);
     record(v, "reference", ref_cfg, GradMode::Backward, ref_ddp, ref);
     if (ref.error) {
@@ -651,7 +664,7 @@ void memory(Probe& p) {
       }
     } catch (const std::exception& e) {
       mr.error = error_text(e);
-      mr.finding = "raised: " + first_line(*mr.error);
+      mr.finding = "raised: " + short_error(*mr.error);
     }
     summary += (summary.empty() ? "" : "; ") + md.name + ": " + mr.finding;
     p.res.modes.push_back(mr);
