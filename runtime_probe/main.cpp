@@ -51,6 +51,7 @@ struct ConfigPlan {
   std::vector<std::string> scenarios;
   std::vector<std::string> notes;
   std::string effective_mode;
+  std::vector<std::string> mode_candidates;  // mode names that stand for the config, best first
 };
 
 std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& spec,
@@ -94,20 +95,35 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
     if (s.partial_freeze.is(true)) {
       spec.lora = false;
       spec.quant_bits = 0;
-      note("partial freeze: embeddings and layer 0 frozen, later layers and head train");
-      for (int64_t i = 1; i < spec.sizes.layers; ++i)
-        spec.unfrozen.push_back("^model\\.layers\\." + std::to_string(i) + "\\.");
-      spec.unfrozen.push_back("^model\\.norm\\.");
-      spec.unfrozen.push_back("^lm_head\\.");
+      if (s.facts && s.facts->unfrozen_parameters && !s.facts->unfrozen_parameters->value.empty()) {
+        spec.unfrozen = s.facts->unfrozen_parameters->value;
+        std::string list;
+        for (const auto& u : spec.unfrozen) list += (list.empty() ? "" : ", ") + u;
+        note("partial freeze: only parameters matching " + list + " train (unfrozen_parameters)");
+      } else {
+        note("partial freeze: embeddings and layer 0 frozen, later layers and head train");
+        for (int64_t i = 1; i < spec.sizes.layers; ++i)
+          spec.unfrozen.push_back("^model\\.layers\\." + std::to_string(i) + "\\.");
+        spec.unfrozen.push_back("^model\\.norm\\.");
+        spec.unfrozen.push_back("^lm_head\\.");
+      }
     }
-    if (s.dropout.known() && *s.dropout > 0) {
+    if (s.dropout.known()) {
       spec.lora_dropout = std::min(*s.dropout, 0.9);
       spec.attention_dropout = std::min(*s.dropout, 0.9);
       note("dropout: " + fmt::format("{}", *s.dropout));
     }
     if (s.use_reentrant.known()) {
       plan.effective_mode = *s.use_reentrant ? "reentrant" : "non-reentrant";
-      note("effective checkpointing: " + plan.effective_mode);
+      bool hook = *s.use_reentrant && s.input_hook.is(true);
+      note("effective checkpointing: " + plan.effective_mode + (hook ? " with an input-require-grads hook" : ""));
+      std::string variant = spec.lora ? "lora/" : (spec.unfrozen.empty() ? "" : "partial-freeze/");
+      if (hook) {
+        plan.mode_candidates.push_back(variant + "reentrant+input-hook");
+        plan.mode_candidates.push_back("reentrant+input-hook");
+      }
+      plan.mode_candidates.push_back(variant + plan.effective_mode);
+      plan.mode_candidates.push_back(plan.effective_mode);
     }
     if (s.zero_stage.known()) note("ZeRO stage: " + std::to_string(*s.zero_stage));
     if (s.ddp.is(true))
@@ -168,6 +184,12 @@ int run(int argc, char** argv) {
   app.add_option("--lora-dropout", spec.lora_dropout, "LoRA dropout (default 0; dropout-rng uses 0.1 when 0)");
   app.add_option("--attention-dropout", spec.attention_dropout, "Attention dropout (default 0)");
   app.add_flag("--trainable-head", trainable_head, "The LM head and final norm train too");
+  bool trainable_embeddings = false, full = false;
+  app.add_flag("--trainable-embeddings", trainable_embeddings, "The input embeddings train (modules_to_save)");
+  app.add_flag("--full", full, "No adapters: a full fine-tune of a float model (implies --quant 0)");
+  app.add_option("--lora-targets", spec.lora_targets, "Projections with LoRA, comma-separated (default: all seven)")
+      ->delimiter(',');
+  app.add_option("--unfrozen", spec.unfrozen, "Only parameters matching these regexes train (Axolotl unfrozen_parameters; repeatable)");
   app.add_option("--dump", dump, "Write weights, inputs and gradients of each scenario to DIR (parity test)");
   app.add_option("--bench-dequant", bench_dequant_arg, "Time NF4 dequantization of a ROWSxCOLS weight against a device copy");
   try {
@@ -180,6 +202,11 @@ int run(int argc, char** argv) {
     return usage_error(e.what());
   }
   spec.trainable_head = trainable_head;
+  if (trainable_embeddings) spec.frozen_embeddings = false;
+  if (full) {
+    spec.lora = false;
+    spec.quant_bits = 0;
+  }
   spec.double_quant = !no_double_quant;
 
   if (list) {
@@ -257,14 +284,15 @@ int run(int argc, char** argv) {
       if (s.name != f.probe) continue;
       f.verdict = s.verdict;
       f.summary = s.summary;
-      for (const auto& m : s.modes) {
-        // the mode that matches the effective checkpointing of the config
-        std::string n = m.name.substr(m.name.rfind('/') == std::string::npos ? 0 : m.name.find('/') + 1);
-        if (!f.effective_mode.empty() && (m.name == f.effective_mode || n == f.effective_mode ||
-                                          m.name.rfind(f.effective_mode + "/", 0) == 0)) {
-          f.effective_finding = m.finding;
-          break;
+      // the mode that stands for the config's effective checkpointing
+      for (const auto& cand : plan.mode_candidates) {
+        for (const auto& m : s.modes) {
+          if (m.name == cand || m.name.rfind(cand + "/", 0) == 0) {
+            f.effective_finding = m.name + ": " + m.finding;
+            break;
+          }
         }
+        if (!f.effective_finding.empty()) break;
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -62,6 +63,8 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t rep) {
 Model::Model(const ModelSpec& spec, uint64_t seed, at::Device device, bool second_adapter)
     : spec_(spec), device_(device) {
   at::NoGradGuard no_grad;
+  spec_.lora_dropout = std::max(0.0, spec_.lora_dropout);  // "not given" is no dropout
+  spec_.attention_dropout = std::max(0.0, spec_.attention_dropout);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto randn = [&](std::vector<int64_t> shape, double std) {
     return (at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)) * std).to(device_);

@@ -1,5 +1,6 @@
 // Checks on the model options and the Hugging Face config.json reader (no LibTorch here).
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -32,8 +33,21 @@ std::optional<std::string> validate(const ModelSpec& spec) {
   if (spec.quant_bits != 0 && !spec.lora)
     return bad("a quantized base cannot be fine-tuned in full: keep LoRA or use --quant 0");
   if (spec.lora && spec.lora_rank < 1) return bad("--lora-rank must be at least 1");
-  if (spec.lora_dropout < 0 || spec.lora_dropout >= 1) return bad("--lora-dropout must be in [0, 1)");
-  if (spec.attention_dropout < 0 || spec.attention_dropout >= 1)
+  for (const auto& t : spec.lora_targets) {
+    static const char* known[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    bool ok = false;
+    for (const char* k : known) ok |= t == k;
+    if (!ok) return bad("unknown LoRA target '" + t + "' (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+  }
+  for (const auto& re : spec.unfrozen) {
+    try {
+      std::regex r(re);
+    } catch (const std::regex_error&) {
+      return bad("--unfrozen: not a regular expression: " + re);
+    }
+  }
+  if (spec.lora_dropout >= 1) return bad("--lora-dropout must be in [0, 1)");
+  if (spec.attention_dropout >= 1)
     return bad("--attention-dropout must be in [0, 1)");
   // Rough memory of one step (float32): weights, gradients, activations. A model that cannot
   // fit any machine is an input error, not an out-of-memory crash.

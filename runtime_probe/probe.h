@@ -34,13 +34,13 @@ struct ModelSpec {
   bool lora = true;              // LoRA adapters on `lora_targets`; false = full fine-tune
   int64_t lora_rank = 8;
   double lora_alpha = 16.0;
-  double lora_dropout = 0.0;
+  double lora_dropout = -1;      // < 0: not given (0 in the model; dropout-rng then uses 0.1)
   std::vector<std::string> lora_targets{"q_proj", "k_proj", "v_proj", "o_proj",
                                         "gate_proj", "up_proj", "down_proj"};
   bool trainable_head = false;   // lm_head (and the final norm) train too
   bool frozen_embeddings = true; // the input embeddings are frozen
   std::vector<std::string> unfrozen;  // regexes (Axolotl unfrozen_parameters): only these train
-  double attention_dropout = 0.0;
+  double attention_dropout = -1;  // as lora_dropout
 };
 
 // A problem found in the options before anything runs: printed, exit 2.

@@ -400,8 +400,8 @@ using R = CkptMode;
 
 void frozen_inputs(Probe& p) {
   ModelSpec spec = p.base_spec();
-  if (!spec.lora) spec.lora = true;
-  spec.frozen_embeddings = true;
+  spec.lora = true;  // the LoRA variant; the partial-freeze variant below is a full fine-tune
+  std::vector<std::string> unfrozen = spec.unfrozen;
   spec.unfrozen.clear();
   Model m(spec, p.opts.seed, p.device);
   if (!p.run_variant("lora", m, StepConfig{},
@@ -417,11 +417,14 @@ void frozen_inputs(Probe& p) {
   ModelSpec pf = spec;
   pf.lora = false;
   pf.quant_bits = 0;
-  pf.unfrozen.clear();
-  for (int64_t i = 1; i < pf.sizes.layers; ++i)
-    pf.unfrozen.push_back("^model\\.layers\\." + std::to_string(i) + "\\.");
-  pf.unfrozen.push_back("^model\\.norm\\.");
-  pf.unfrozen.push_back("^lm_head\\.");
+  pf.unfrozen = unfrozen;
+  if (pf.unfrozen.empty()) {
+    for (int64_t i = 1; i < pf.sizes.layers; ++i)
+      pf.unfrozen.push_back("^model\\.layers\\." + std::to_string(i) + "\\.");
+    pf.unfrozen.push_back("^model\\.norm\\.");
+    pf.unfrozen.push_back("^lm_head\\.");
+  }
+  if (!pf.frozen_embeddings) pf.unfrozen.push_back("^model\\.embed_tokens\\.");
   Model m2(pf, p.opts.seed, p.device);
   p.run_variant("partial-freeze", m2, StepConfig{},
                 {{"reentrant", "embeddings and layer 0 frozen, reentrant", wrap({R::Reentrant})},
@@ -464,8 +467,9 @@ void autograd_grad(Probe& p) {
 
 void dropout_rng(Probe& p) {
   ModelSpec spec = p.base_spec();
-  if (spec.lora_dropout <= 0) spec.lora_dropout = 0.1;
-  if (spec.attention_dropout <= 0) spec.attention_dropout = 0.1;
+  // Dropout that the user did not give: 0.1, a common lora_dropout.
+  if (spec.lora_dropout < 0) spec.lora_dropout = 0.1;
+  if (spec.attention_dropout < 0) spec.attention_dropout = 0.1;
   Model m(spec, p.opts.seed, p.device);
   auto cfg = [](CkptMode mode, bool preserve) {
     StepConfig c = wrap({mode}, true);
