@@ -12,7 +12,7 @@ namespace gprobe::device {
 
 bool cuda_available() {
 #ifdef GCHECK_CUDA
-  return at::globalContext().hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0;
+  return c10::cuda::device_count() > 0;
 #else
   return false;
 #endif
@@ -20,7 +20,7 @@ bool cuda_available() {
 
 std::string cuda_name(int index) {
 #ifdef GCHECK_CUDA
-  return at::cuda::getDeviceProperties(index)->name;
+  return at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(index))->name;
 #else
   (void)index;
   return "";
@@ -35,16 +35,19 @@ void synchronize() {
 
 #ifdef GCHECK_CUDA
 namespace {
-const c10::cuda::CUDACachingAllocator::Stat& aggregate(
-    const c10::cuda::CUDACachingAllocator::DeviceStats& s) {
-  return s.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)];
+// allocated_bytes[AGGREGATE] (AGGREGATE is 0). The stats types moved between LibTorch
+// versions (c10::cuda::CUDACachingAllocator -> c10::CachingDeviceAllocator), so they are
+// not named here.
+template <class Stats>
+const auto& aggregate_allocated(const Stats& s) {
+  return s.allocated_bytes[0];
 }
 }  // namespace
 #endif
 
 void reset_peak(int index) {
 #ifdef GCHECK_CUDA
-  c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index));
 #else
   (void)index;
 #endif
@@ -52,7 +55,8 @@ void reset_peak(int index) {
 
 int64_t allocated_bytes(int index) {
 #ifdef GCHECK_CUDA
-  return aggregate(c10::cuda::CUDACachingAllocator::getDeviceStats(index)).current;
+  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  return aggregate_allocated(stats).current;
 #else
   (void)index;
   return 0;
@@ -61,7 +65,8 @@ int64_t allocated_bytes(int index) {
 
 int64_t peak_bytes(int index) {
 #ifdef GCHECK_CUDA
-  return aggregate(c10::cuda::CUDACachingAllocator::getDeviceStats(index)).peak;
+  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  return aggregate_allocated(stats).peak;
 #else
   (void)index;
   return 0;

@@ -2,6 +2,7 @@
 // (and per finding with --config). Exit codes as for `gcheck lint`: 0 nothing confirmed,
 // 1 something CONFIRMED, 2 usage or input error, or a scenario ended in ERROR.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -256,6 +257,15 @@ int run(int argc, char** argv) {
   DeviceInfo dev = select_device(device, dev_error);
   if (dev_error) return usage_error(*dev_error);
   report.device = dev;
+  if (!dev.cuda) {
+    // On CPU an allocation far beyond the RAM is not refused but killed later: refuse it here.
+    double ram = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+    double need = estimate_step_bytes(spec);
+    if (ram > 0 && need > 0.75 * ram)
+      return usage_error(fmt::format("these sizes need about {:.1f} GiB for one step and this machine has "
+                                     "{:.1f} GiB of memory: lower --layers, --hidden, --seq or --batch",
+                                     need / double(1ull << 30), ram / double(1ull << 30)));
+  }
   if (!quiet) std::fprintf(stderr, "%s\n", dev.line.c_str());
 
   if (!bench_dequant_arg.empty()) {

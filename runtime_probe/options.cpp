@@ -49,18 +49,22 @@ std::optional<std::string> validate(const ModelSpec& spec) {
   if (spec.lora_dropout >= 1) return bad("--lora-dropout must be in [0, 1)");
   if (spec.attention_dropout >= 1)
     return bad("--attention-dropout must be in [0, 1)");
-  // Rough memory of one step (float32): weights, gradients, activations. A model that cannot
-  // fit any machine is an input error, not an out-of-memory crash.
+  // A model that cannot fit any machine is an input error, not an out-of-memory crash.
+  double bytes = estimate_step_bytes(spec);
+  if (bytes > 512.0 * (1ull << 30))
+    return bad("these sizes need about " + std::to_string(static_cast<long long>(bytes / (1ull << 30))) +
+               " GiB for one step: impossible sizes (lower --layers, --hidden, --seq or --batch)");
+  return std::nullopt;
+}
+
+double estimate_step_bytes(const ModelSpec& spec) {
+  const Sizes& s = spec.sizes;
   double h = double(s.hidden), l = double(s.layers), bs = double(s.batch) * double(s.seq);
   double weights = 2 * double(s.vocab) * h + l * (4 * h * h + 3 * h * double(s.intermediate));
   double acts = l * bs * (12 * h + 4 * double(s.intermediate)) +
                 l * double(s.batch) * double(s.heads) * double(s.seq) * double(s.seq) * 3 +
                 bs * double(s.vocab) * 2;
-  double bytes = 4 * (2 * weights + acts);
-  if (bytes > 512.0 * (1ull << 30))
-    return bad("these sizes need about " + std::to_string(static_cast<long long>(bytes / (1ull << 30))) +
-               " GiB for one step: impossible sizes (lower --layers, --hidden, --seq or --batch)");
-  return std::nullopt;
+  return 4 * (2 * weights + acts);
 }
 
 std::optional<std::string> sizes_from_hf_config(const std::string& path, int64_t layers,

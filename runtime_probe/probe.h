@@ -46,6 +46,10 @@ struct ModelSpec {
 // A problem found in the options before anything runs: printed, exit 2.
 std::optional<std::string> validate(const ModelSpec& spec);
 
+// A rough upper estimate of one training step's memory in bytes (float32 weights, gradients
+// and activations without checkpointing).
+double estimate_step_bytes(const ModelSpec& spec);
+
 struct ProbeOptions {
   ModelSpec model;
   std::vector<std::string> scenarios;  // empty = all

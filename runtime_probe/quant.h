@@ -31,8 +31,9 @@ struct QuantWeight {
   at::Tensor q;              // int8 [rows, cols]
   at::Tensor row_scale;      // float [rows]
 
-  // The float weight [rows, cols] in `dtype` (no autograd history).
-  at::Tensor dequantize(at::ScalarType dtype) const;
+  // The float weight [rows, cols] in `dtype` (no autograd history). `use_kernel`: the CUDA
+  // kernel for weights on the GPU (else the ATen operations, as on CPU).
+  at::Tensor dequantize(at::ScalarType dtype, bool use_kernel = true) const;
   // Every tensor it holds, named (for the parity dump).
   std::vector<std::pair<std::string, at::Tensor>> tensors() const;
 };

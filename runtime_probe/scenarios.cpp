@@ -59,6 +59,12 @@ std::string first_line(const std::string& s) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
+bool is_out_of_memory(const std::string& msg) {
+  return msg.find("out of memory") != std::string::npos ||
+         msg.find("Out of memory") != std::string::npos ||
+         msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
+}
+
 // The error as a finding: its first line, cut after the first sentence when long.
 std::string short_error(const std::string& s) {
   std::string line = first_line(s);
@@ -129,10 +135,14 @@ class Probe {
         out.grads[p.name] = g.defined() ? g.detach().clone() : at::Tensor();
         ++k;
       }
+    } catch (const std::bad_alloc&) {
+      if (cfg.zero3) m.zero3_restore_all();
+      throw;  // out of memory is the probe's failure, not a hazard: the scenario is ERROR
     } catch (const std::exception& e) {
       out.error = error_text(e);
     }
     if (cfg.zero3) m.zero3_restore_all();
+    if (out.error && is_out_of_memory(*out.error)) throw std::runtime_error(*out.error);
     device::synchronize();
     std::set<std::string> seen;
     for (auto& w : warnings.messages)
@@ -581,8 +591,8 @@ void memory(Probe& p) {
   // A size where activations dominate the step's memory.
   Sizes& s = spec.sizes;
   if (p.dev.cuda) {
-    s.layers = 8; s.hidden = 1024; s.heads = 16; s.kv_heads = 4; s.intermediate = 2816;
-    s.vocab = 4096; s.seq = 1024; s.batch = 4;
+    s.layers = 4; s.hidden = 1024; s.heads = 16; s.kv_heads = 4; s.intermediate = 2816;
+    s.vocab = 4096; s.seq = 1024; s.batch = 2;
   } else {
     s.layers = 4; s.hidden = 128; s.heads = 4; s.kv_heads = 2; s.intermediate = 256;
     s.vocab = 256; s.seq = 128; s.batch = 2;
@@ -761,9 +771,7 @@ ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
     } catch (const std::exception& e) {
       std::string msg = error_text(e);
       res.verdict = "ERROR";
-      bool oom = msg.find("out of memory") != std::string::npos ||
-                 msg.find("Out of memory") != std::string::npos ||
-                 dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+      bool oom = is_out_of_memory(msg) || dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
       res.summary = oom ? "out of memory: " + first_line(msg) +
                               " (try smaller sizes: --layers/--hidden/--seq/--batch)"
                         : first_line(msg);
@@ -824,11 +832,14 @@ std::string bench_dequant(int64_t rows, int64_t cols, const DeviceInfo& dev, int
   double copy_bytes = 2 * n * 4;                           // read + write float32
   double deq_gbs = deq_bytes / (deq_ms * 1e6), copy_gbs = copy_bytes / (copy_ms * 1e6);
   double err = (out_w - w).abs().max().item<double>();
+  // the kernel against the ATen path on the same device: must be identical
+  double kernel_vs_aten = (out_w - q.dequantize(at::kFloat, /*use_kernel=*/false)).abs().max().item<double>();
   out << "nf4-dequant " << rows << "x" << cols << " on " << dev.device << ": " << fmt_num(deq_ms, 4)
       << " ms, " << fmt_num(deq_gbs, 4) << " GB/s; device copy of the float32 output: "
       << fmt_num(copy_ms, 4) << " ms, " << fmt_num(copy_gbs, 4) << " GB/s; ratio "
       << fmt_num(100 * deq_gbs / copy_gbs, 3) << "% (target >= 70%); max abs error vs float "
-      << fmt_num(err, 3) << "\n";
+      << fmt_num(err, 3) << "; kernel vs ATen dequantization: max abs diff " << kernel_vs_aten
+      << (kernel_vs_aten == 0 ? " (identical)" : " (DIFFERENT)") << "\n";
   return out.str();
 }
 

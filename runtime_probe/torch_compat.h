@@ -18,12 +18,18 @@ namespace gprobe {
 
 // Collects the warnings LibTorch raises (TORCH_WARN) while it is alive, instead of printing
 // them; the previous handler comes back on destruction.
+#if GPROBE_TORCH_AT_LEAST(2, 0)
+namespace warning_utils = c10::WarningUtils;  // 2.x: c10::Warning became a class
+#else
+namespace warning_utils = c10::Warning;
+#endif
+
 class WarningCapture : public c10::WarningHandler {
  public:
-  WarningCapture() : prev_(c10::Warning::get_warning_handler()) {
-    c10::Warning::set_warning_handler(this);
+  WarningCapture() : prev_(warning_utils::get_warning_handler()) {
+    warning_utils::set_warning_handler(this);
   }
-  ~WarningCapture() override { c10::Warning::set_warning_handler(prev_); }
+  ~WarningCapture() override { warning_utils::set_warning_handler(prev_); }
   WarningCapture(const WarningCapture&) = delete;
   WarningCapture& operator=(const WarningCapture&) = delete;
 

@@ -190,6 +190,7 @@ def g_bad_input(args):
         (["--layers", "0"], "--layers must be between 1 and 4096"),
         (["--layers", "4000", "--hidden", "16384", "--seq", "8192"], "impossible sizes"),
         (["--quant", "3"], "--quant must be 0, 4 or 8"),
+        (["--layers", "32", "--hidden", "4096", "--intermediate", "11008", "--seq", "1024", "--batch", "4"], "GiB of memory"),
         (["--lora-targets", "qq_proj"], "unknown LoRA target 'qq_proj'"),
         (["--unfrozen", "(["], "not a regular expression"),
         (["--model-config", os.path.join(f, "does_not_exist.json")], "cannot read the file"),
@@ -298,6 +299,7 @@ def g_cuda(args):
     check(m["metrics"].get("peak_step_bytes", 0) > 0, "cuda: peak memory measured")
     rc, out, err = run([args.probe, "--device", "cuda", "--bench-dequant", "1024x1024"])
     check(rc == 0 and "nf4-dequant" in out, "cuda: dequant bench runs")
+    check("(identical)" in out, "cuda: the NF4 kernel gives exactly the ATen dequantization")
 
 
 GROUPS = {"verdicts": g_verdicts, "refuted": g_refuted, "bad-input": g_bad_input, "config": g_config,

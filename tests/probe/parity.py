@@ -366,7 +366,7 @@ def compare(scenario, variant, run, py, rtol):
                 name, "absent" if cg is None else "present", "absent" if pg is None else "present")
         if cg is None:
             continue
-        ref = pg.double()
+        ref = pg.double().cpu()
         n = ref.norm().item()
         diff = (cg.double() - ref).norm().item()
         rel = diff / n if n > 0 else (0.0 if diff == 0 else float("inf"))
@@ -390,6 +390,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--json")
+    ap.add_argument("--device", default="cpu", help="run PyTorch on this device (cuda on the GPU machine)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     files = sorted(glob.glob(os.path.join(args.dir, "*.pt")))
@@ -402,9 +403,11 @@ def main():
         d = torch.load(path)
         scenario = d["scenario"]
         for v in d["variants"]:
-            model = ProbeModel(v["spec"], v["tensors"], set(v["trainable"]))
+            tensors = {k: t.to(args.device) for k, t in v["tensors"].items()}
+            model = ProbeModel(v["spec"], tensors, set(v["trainable"]))
+            ids = v["ids"].to(args.device)
             for run in v["runs"]:
-                py = run_python(model, v["ids"], run, v["step_seed"])
+                py = run_python(model, ids, run, v["step_seed"])
                 status, detail = compare(scenario, v["name"], run, py, args.rtol)
                 failed += status == "FAIL"
                 label = "%s/%s/%s" % (scenario, v["name"], run["mode"])
