@@ -88,7 +88,9 @@ class ProbeEngine final : public ag::Engine {
 };
 
 // CheckpointError (torch.utils.checkpoint.CheckpointError is a RuntimeError).
-[[noreturn]] void checkpoint_error(const std::string& msg) { TORCH_CHECK(false, msg); }
+[[noreturn]] void checkpoint_error(const std::string& msg) {
+  TORCH_CHECK(false, msg);
+}
 
 // ---- RNG state: torch.get_rng_state / get_device_states / fork_rng ----------------------------
 
@@ -183,7 +185,8 @@ struct CheckpointFunction : public ag::Function<CheckpointFunction> {
     auto state = std::make_shared<RngState>();
     if (preserve_rng_state) *state = stash_rng(inputs);
     ctx->saved_data["rng"] = c10::IValue::make_capsule(c10::make_intrusive<RngHolder>(state));
-    ctx->saved_data["run"] = c10::IValue::make_capsule(c10::make_intrusive<RunHolder>(std::move(run)));
+    ctx->saved_data["run"] =
+        c10::IValue::make_capsule(c10::make_intrusive<RunHolder>(std::move(run)));
     ctx->save_for_backward(inputs);
     at::NoGradGuard no_grad;
     return ctx_run(ctx, inputs);
@@ -214,7 +217,8 @@ struct CheckpointFunction : public ag::Function<CheckpointFunction> {
       }
     }
     if (outputs_with_grad.empty())
-      TORCH_CHECK(false, "none of output has requires_grad=True, this checkpoint() is not necessary");
+      TORCH_CHECK(false,
+                  "none of output has requires_grad=True, this checkpoint() is not necessary");
     ag::backward(outputs_with_grad, args_with_grad);
     ag::variable_list grads{at::Tensor(), at::Tensor()};
     for (const auto& inp : detached) grads.push_back(inp.defined() ? inp.grad() : at::Tensor());
@@ -255,17 +259,28 @@ struct TensorMeta {
 
 std::string dtype_repr(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "torch.float32";
-    case at::kDouble: return "torch.float64";
-    case at::kHalf: return "torch.float16";
-    case at::kBFloat16: return "torch.bfloat16";
-    case at::kLong: return "torch.int64";
-    case at::kInt: return "torch.int32";
-    case at::kShort: return "torch.int16";
-    case at::kChar: return "torch.int8";
-    case at::kByte: return "torch.uint8";
-    case at::kBool: return "torch.bool";
-    default: return std::string("torch.") + c10::toString(t);
+    case at::kFloat:
+      return "torch.float32";
+    case at::kDouble:
+      return "torch.float64";
+    case at::kHalf:
+      return "torch.float16";
+    case at::kBFloat16:
+      return "torch.bfloat16";
+    case at::kLong:
+      return "torch.int64";
+    case at::kInt:
+      return "torch.int32";
+    case at::kShort:
+      return "torch.int16";
+    case at::kChar:
+      return "torch.int8";
+    case at::kByte:
+      return "torch.uint8";
+    case at::kBool:
+      return "torch.bool";
+    default:
+      return std::string("torch.") + c10::toString(t);
   }
 }
 
@@ -318,8 +333,7 @@ struct Frame {
           "torch.utils.checkpoint: A different number of tensors was saved during the original "
           "forward and recomputation.\nNumber of tensors saved during forward: " +
           std::to_string(weak_holders.size()) +
-          "\nNumber of tensors saved during recomputation: " +
-          std::to_string(recomp_counter[gid]));
+          "\nNumber of tensors saved during recomputation: " + std::to_string(recomp_counter[gid]));
     }
     // During recompute, the same tensors were saved, but they have different metadata
     std::string mismatched;
@@ -331,12 +345,13 @@ struct Frame {
       const TensorMeta& x_meta = x_metadatas[idx];
       TensorMeta recomputed_meta = metadata_fn(*it->second);
       if (!(x_meta == recomputed_meta)) {
-        mismatched += "tensor at position " + std::to_string(idx) + ":\nsaved metadata: " +
-                      meta_repr(x_meta) + "\nrecomputed metadata: " + meta_repr(recomputed_meta) +
-                      "\n";
+        mismatched += "tensor at position " + std::to_string(idx) +
+                      ":\nsaved metadata: " + meta_repr(x_meta) +
+                      "\nrecomputed metadata: " + meta_repr(recomputed_meta) + "\n";
       }
     }
-    if (!mismatched.empty()) checkpoint_error(std::string(kMetadataMismatchError) + "\n" + mismatched);
+    if (!mismatched.empty())
+      checkpoint_error(std::string(kMetadataMismatchError) + "\n" + mismatched);
   }
 };
 
@@ -404,8 +419,8 @@ class RecomputationHooks final : public ag::SavedVariableHooks {
       holder->handles[gid_] = x;
     }
     packed_ = x;
-    if (target_frame->early_stop &&
-        target_frame->recomp_counter[gid_] == static_cast<int64_t>(target_frame->weak_holders.size()))
+    if (target_frame->early_stop && target_frame->recomp_counter[gid_] ==
+                                        static_cast<int64_t>(target_frame->weak_holders.size()))
       throw StopRecomputation{};
   }
   at::Tensor call_unpack_hook() override { return packed_; }
@@ -556,16 +571,20 @@ class CountingHookSet final : public HookSet {
 };
 }  // namespace
 
-CountSavedBytes::CountSavedBytes(const TensorVec& exclude)
-    : state_(std::make_shared<State>()) {
+CountSavedBytes::CountSavedBytes(const TensorVec& exclude) : state_(std::make_shared<State>()) {
   for (const auto& t : exclude)
     if (t.defined() && t.has_storage()) state_->exclude.insert(t.storage().unsafeGetStorageImpl());
   t_hook_stack.push_back(std::make_shared<CountingHookSet>(state_));
 }
-CountSavedBytes::~CountSavedBytes() { t_hook_stack.pop_back(); }
-int64_t CountSavedBytes::bytes() const { return state_->bytes; }
+CountSavedBytes::~CountSavedBytes() {
+  t_hook_stack.pop_back();
+}
+int64_t CountSavedBytes::bytes() const {
+  return state_->bytes;
+}
 
-// ---- entry points --------------------------------------------------------------------------------
+// ---- entry points
+// --------------------------------------------------------------------------------
 
 void install_engine() {
   static std::once_flag once;

@@ -44,8 +44,8 @@ TensorVec checkpoint(CkptMode mode, const RunFn& fn, const TensorVec& args,
 
 // The texts PyTorch uses, shared with the scenarios that look for them.
 extern const char* const kNoInputsRequireGradWarning;
-extern const char* const kCheckpointGradError;      // reentrant + .grad()/inputs=
-extern const char* const kMetadataMismatchError;    // first line of the CheckpointError
+extern const char* const kCheckpointGradError;    // reentrant + .grad()/inputs=
+extern const char* const kMetadataMismatchError;  // first line of the CheckpointError
 
 // Saved-tensor hooks that pass tensors through unchanged and count the bytes autograd keeps
 // for backward (distinct storages, parameters excluded): the activation memory a step holds

@@ -65,20 +65,20 @@ std::unique_ptr<R> make_reducer(std::vector<at::Tensor> params, PG pg, bool find
   using S = std::vector<bool>;
   using N = std::unordered_map<size_t, std::string>;
   if constexpr (std::is_constructible_v<R, P, B, L, PG, S, int64_t, bool, bool, N, int64_t>) {
-    return std::make_unique<R>(params, buckets, limits, pg, sparse, cap, find_unused, false,
-                               names, first);
+    return std::make_unique<R>(params, buckets, limits, pg, sparse, cap, find_unused, false, names,
+                               first);
   } else if constexpr (std::is_constructible_v<R, P, B, L, PG, S, int64_t, bool, bool, N, int64_t,
                                                bool, bool>) {
-    return std::make_unique<R>(params, buckets, limits, pg, sparse, cap, find_unused, false,
-                               names, first, false, false);
-  } else if constexpr (std::is_constructible_v<R, P, B, PG, S, int64_t, bool, bool, N, int64_t,
-                                               bool, bool>) {
-    return std::make_unique<R>(params, buckets, pg, sparse, cap, find_unused, false, names,
+    return std::make_unique<R>(params, buckets, limits, pg, sparse, cap, find_unused, false, names,
                                first, false, false);
   } else if constexpr (std::is_constructible_v<R, P, B, PG, S, int64_t, bool, bool, N, int64_t,
+                                               bool, bool>) {
+    return std::make_unique<R>(params, buckets, pg, sparse, cap, find_unused, false, names, first,
+                               false, false);
+  } else if constexpr (std::is_constructible_v<R, P, B, PG, S, int64_t, bool, bool, N, int64_t,
                                                bool, bool, std::vector<int64_t>>) {
-    return std::make_unique<R>(params, buckets, pg, sparse, cap, find_unused, false, names,
-                               first, false, false, std::vector<int64_t>{cap});
+    return std::make_unique<R>(params, buckets, pg, sparse, cap, find_unused, false, names, first,
+                               false, false, std::vector<int64_t>{cap});
   } else {
     static_assert(sizeof(R) == 0, "unknown c10d::Reducer constructor: add it to ddp.cpp");
   }
@@ -86,7 +86,9 @@ std::unique_ptr<R> make_reducer(std::vector<at::Tensor> params, PG pg, bool find
 
 }  // namespace
 
-std::optional<std::string> ddp_unavailable() { return std::nullopt; }
+std::optional<std::string> ddp_unavailable() {
+  return std::nullopt;
+}
 
 void ddp_step(const std::vector<at::Tensor>& params, bool find_unused_parameters,
               const std::function<at::Tensor()>& forward) {

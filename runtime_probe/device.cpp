@@ -55,7 +55,8 @@ void reset_peak(int index) {
 
 int64_t allocated_bytes(int index) {
 #ifdef GCHECK_CUDA
-  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  auto stats =
+      c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
   return aggregate_allocated(stats).current;
 #else
   (void)index;
@@ -65,7 +66,8 @@ int64_t allocated_bytes(int index) {
 
 int64_t peak_bytes(int index) {
 #ifdef GCHECK_CUDA
-  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  auto stats =
+      c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
   return aggregate_allocated(stats).peak;
 #else
   (void)index;

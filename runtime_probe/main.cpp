@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/engine.h"
 #include "runtime_probe/probe.h"
@@ -81,7 +81,8 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
     }
     if (s.quant_bits.known()) {
       spec.quant_bits = static_cast<int>(*s.quant_bits);
-      note("quantization: " + (spec.quant_bits ? std::to_string(spec.quant_bits) + "-bit base" : std::string("none")));
+      note("quantization: " +
+           (spec.quant_bits ? std::to_string(spec.quant_bits) + "-bit base" : std::string("none")));
     } else if (s.adapter.is(gcheck::Adapter::Qlora)) {
       spec.quant_bits = 4;
       note("quantization: 4-bit (QLoRA)");
@@ -117,7 +118,8 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
     if (s.use_reentrant.known()) {
       plan.effective_mode = *s.use_reentrant ? "reentrant" : "non-reentrant";
       bool hook = *s.use_reentrant && s.input_hook.is(true);
-      note("effective checkpointing: " + plan.effective_mode + (hook ? " with an input-require-grads hook" : ""));
+      note("effective checkpointing: " + plan.effective_mode +
+           (hook ? " with an input-require-grads hook" : ""));
       std::string variant = spec.lora ? "lora/" : (spec.unfrozen.empty() ? "" : "partial-freeze/");
       if (hook) {
         plan.mode_candidates.push_back(variant + "reentrant+input-hook");
@@ -129,7 +131,8 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
     if (s.zero_stage.known()) note("ZeRO stage: " + std::to_string(*s.zero_stage));
     if (s.ddp.is(true))
       note(std::string("DDP, find_unused_parameters: ") +
-           (s.find_unused_parameters.known() ? (*s.find_unused_parameters ? "true" : "false") : "unknown"));
+           (s.find_unused_parameters.known() ? (*s.find_unused_parameters ? "true" : "false")
+                                             : "unknown"));
   }
   std::set<std::string> wanted;
   for (const auto& f : lr.findings) {
@@ -151,16 +154,21 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"gcheck-probe: confirm checkpointing hazards on a real run of a small quantized model"};
+  CLI::App app{
+      "gcheck-probe: confirm checkpointing hazards on a real run of a small quantized model"};
   std::string scenarios_arg, config, device = "auto", format = "text", model_config, dump;
   std::string bench_dequant_arg;
-  bool quiet = false, verbose = false, list = false, trainable_head = false, no_double_quant = false;
+  bool quiet = false, verbose = false, list = false, trainable_head = false,
+       no_double_quant = false;
   ProbeOptions opts;
   ModelSpec& spec = opts.model;
   Sizes& sz = spec.sizes;
   int64_t layers_opt = -1;
-  app.add_option("--scenario,-s", scenarios_arg, "Scenarios to run, comma-separated (default: all)");
-  app.add_option("--config,-c", config, "Lint FILE, derive the model from its effective setup and run the scenarios its findings name");
+  app.add_option("--scenario,-s", scenarios_arg,
+                 "Scenarios to run, comma-separated (default: all)");
+  app.add_option("--config,-c", config,
+                 "Lint FILE, derive the model from its effective setup and run the scenarios its "
+                 "findings name");
   app.add_option("--device", device, "cuda, cpu or auto (default: CUDA when present)")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   app.add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
@@ -168,8 +176,10 @@ int run(int argc, char** argv) {
   app.add_flag("--verbose,-v", verbose, "Per-parameter gradient statistics and full error texts");
   app.add_flag("--list", list, "List the scenarios and the rules they confirm");
   app.add_option("--seed", opts.seed, "Seed of weights, data and dropout (default 0)");
-  app.add_option("--tolerance", opts.tolerance, "Relative L2 error above which a gradient differs (default 1e-4)");
-  app.add_option("--layers", layers_opt, "Decoder layers (default 2; with --model-config: keep the first N)");
+  app.add_option("--tolerance", opts.tolerance,
+                 "Relative L2 error above which a gradient differs (default 1e-4)");
+  app.add_option("--layers", layers_opt,
+                 "Decoder layers (default 2; with --model-config: keep the first N)");
   app.add_option("--hidden", sz.hidden, "Hidden size (default 64)");
   app.add_option("--heads", sz.heads, "Attention heads (default 4)");
   app.add_option("--kv-heads", sz.kv_heads, "Key/value heads, grouped-query attention (default 2)");
@@ -178,21 +188,31 @@ int run(int argc, char** argv) {
   app.add_option("--seq", sz.seq, "Sequence length (default 16)");
   app.add_option("--batch", sz.batch, "Batch size (default 2)");
   app.add_option("--model-config", model_config, "Shape the model from a Hugging Face config.json");
-  app.add_option("--quant", spec.quant_bits, "Frozen base: 4 (NF4), 8 (int8) or 0 (float) (default 4)");
-  app.add_flag("--no-double-quant", no_double_quant, "NF4 without double quantization of the scales");
+  app.add_option("--quant", spec.quant_bits,
+                 "Frozen base: 4 (NF4), 8 (int8) or 0 (float) (default 4)");
+  app.add_flag("--no-double-quant", no_double_quant,
+               "NF4 without double quantization of the scales");
   app.add_option("--lora-rank", spec.lora_rank, "LoRA rank (default 8)");
   app.add_option("--lora-alpha", spec.lora_alpha, "LoRA alpha (default 16)");
-  app.add_option("--lora-dropout", spec.lora_dropout, "LoRA dropout (default 0; dropout-rng uses 0.1 when 0)");
+  app.add_option("--lora-dropout", spec.lora_dropout,
+                 "LoRA dropout (default 0; dropout-rng uses 0.1 when 0)");
   app.add_option("--attention-dropout", spec.attention_dropout, "Attention dropout (default 0)");
   app.add_flag("--trainable-head", trainable_head, "The LM head and final norm train too");
   bool trainable_embeddings = false, full = false;
-  app.add_flag("--trainable-embeddings", trainable_embeddings, "The input embeddings train (modules_to_save)");
-  app.add_flag("--full", full, "No adapters: a full fine-tune of a float model (implies --quant 0)");
-  app.add_option("--lora-targets", spec.lora_targets, "Projections with LoRA, comma-separated (default: all seven)")
+  app.add_flag("--trainable-embeddings", trainable_embeddings,
+               "The input embeddings train (modules_to_save)");
+  app.add_flag("--full", full,
+               "No adapters: a full fine-tune of a float model (implies --quant 0)");
+  app.add_option("--lora-targets", spec.lora_targets,
+                 "Projections with LoRA, comma-separated (default: all seven)")
       ->delimiter(',');
-  app.add_option("--unfrozen", spec.unfrozen, "Only parameters matching these regexes train (Axolotl unfrozen_parameters; repeatable)");
-  app.add_option("--dump", dump, "Write weights, inputs and gradients of each scenario to DIR (parity test)");
-  app.add_option("--bench-dequant", bench_dequant_arg, "Time NF4 dequantization of a ROWSxCOLS weight against a device copy");
+  app.add_option(
+      "--unfrozen", spec.unfrozen,
+      "Only parameters matching these regexes train (Axolotl unfrozen_parameters; repeatable)");
+  app.add_option("--dump", dump,
+                 "Write weights, inputs and gradients of each scenario to DIR (parity test)");
+  app.add_option("--bench-dequant", bench_dequant_arg,
+                 "Time NF4 dequantization of a ROWSxCOLS weight against a device copy");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -212,7 +232,8 @@ int run(int argc, char** argv) {
 
   if (list) {
     for (const auto& n : scenario_names())
-      std::printf("%-20s %-16s %s\n", n.c_str(), scenario_rules(n).c_str(), scenario_title(n).c_str());
+      std::printf("%-20s %-16s %s\n", n.c_str(), scenario_rules(n).c_str(),
+                  scenario_title(n).c_str());
     return 0;
   }
 
@@ -243,7 +264,8 @@ int run(int argc, char** argv) {
     report.config_file = config;
     report.config_notes = plan.notes;
     if (scenarios.empty()) scenarios = plan.scenarios;
-    if (plan.scenarios.empty()) report.config_notes.push_back("no finding of this file names a probe scenario");
+    if (plan.scenarios.empty())
+      report.config_notes.push_back("no finding of this file names a probe scenario");
   } else if (scenarios.empty()) {
     scenarios = scenario_names();
   }
@@ -262,16 +284,17 @@ int run(int argc, char** argv) {
     double ram = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
     double need = estimate_step_bytes(spec);
     if (ram > 0 && need > 0.75 * ram)
-      return usage_error(fmt::format("these sizes need about {:.1f} GiB for one step and this machine has "
-                                     "{:.1f} GiB of memory: lower --layers, --hidden, --seq or --batch",
-                                     need / double(1ull << 30), ram / double(1ull << 30)));
+      return usage_error(
+          fmt::format("these sizes need about {:.1f} GiB for one step and this machine has "
+                      "{:.1f} GiB of memory: lower --layers, --hidden, --seq or --batch",
+                      need / double(1ull << 30), ram / double(1ull << 30)));
   }
   if (!quiet) std::fprintf(stderr, "%s\n", dev.line.c_str());
 
   if (!bench_dequant_arg.empty()) {
     int64_t rows = 0, cols = 0;
-    if (std::sscanf(bench_dequant_arg.c_str(), "%ldx%ld", &rows, &cols) != 2 || rows < 1 || cols < 1 ||
-        (rows * cols) % 64 != 0)
+    if (std::sscanf(bench_dequant_arg.c_str(), "%ldx%ld", &rows, &cols) != 2 || rows < 1 ||
+        cols < 1 || (rows * cols) % 64 != 0)
       return usage_error("--bench-dequant wants ROWSxCOLS with ROWS*COLS a multiple of 64");
     std::fputs(bench_dequant(rows, cols, dev, 20).c_str(), stdout);
     return 0;

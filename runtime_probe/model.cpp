@@ -53,7 +53,9 @@ at::Tensor rotate_half(const at::Tensor& x) {
 at::Tensor repeat_kv(const at::Tensor& x, int64_t rep) {
   if (rep == 1) return x;
   auto s = x.sizes();
-  return x.unsqueeze(2).expand({s[0], s[1], rep, s[2], s[3]}).reshape({s[0], s[1] * rep, s[2], s[3]});
+  return x.unsqueeze(2)
+      .expand({s[0], s[1], rep, s[2], s[3]})
+      .reshape({s[0], s[1] * rep, s[2], s[3]});
 }
 
 }  // namespace
@@ -72,8 +74,9 @@ Model::Model(const ModelSpec& spec, uint64_t seed, at::Device device, bool secon
   const auto& s = spec_.sizes;
   const int64_t hd = s.hidden / s.heads;
 
-  embed_ = add_param("model.embed_tokens.weight", randn({s.vocab, s.hidden}, 1.0),
-                     !spec_.frozen_embeddings && trainable_by_pattern("model.embed_tokens.weight", true));
+  embed_ = add_param(
+      "model.embed_tokens.weight", randn({s.vocab, s.hidden}, 1.0),
+      !spec_.frozen_embeddings && trainable_by_pattern("model.embed_tokens.weight", true));
   for (int64_t i = 0; i < s.layers; ++i) {
     std::string p = "model.layers." + std::to_string(i) + ".";
     Layer l;
@@ -155,8 +158,9 @@ Linear Model::make_linear(const std::string& name, const std::string& short_name
       // probe compares gradients of a trained adapter.
       ad.a = add_param(name + ".lora_A" + sfx + ".weight",
                        randn({spec_.lora_rank, in}, 1.0 / std::sqrt(double(in))), true);
-      ad.b = add_param(name + ".lora_B" + sfx + ".weight",
-                       randn({out, spec_.lora_rank}, 1.0 / std::sqrt(double(spec_.lora_rank))), true);
+      ad.b =
+          add_param(name + ".lora_B" + sfx + ".weight",
+                    randn({out, spec_.lora_rank}, 1.0 / std::sqrt(double(spec_.lora_rank))), true);
       l.adapters.push_back(ad);
     }
   }
@@ -173,7 +177,8 @@ std::vector<at::Tensor> Model::trainable() const {
 at::Tensor Model::make_inputs(uint64_t seed) const {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto& s = spec_.sizes;
-  return at::randint(s.vocab, {s.batch, s.seq}, gen, at::TensorOptions().dtype(at::kLong)).to(device_);
+  return at::randint(s.vocab, {s.batch, s.seq}, gen, at::TensorOptions().dtype(at::kLong))
+      .to(device_);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> Model::named_tensors() const {
@@ -192,7 +197,8 @@ std::vector<std::pair<std::string, at::Tensor>> Model::named_tensors() const {
   return out;
 }
 
-// ---- ZeRO-3 emulation ------------------------------------------------------------------------------
+// ---- ZeRO-3 emulation
+// ------------------------------------------------------------------------------
 
 void Model::zero3_partition_all() {
   for (auto& p : params_) {
@@ -220,21 +226,25 @@ at::Tensor Model::zero3_scope(const std::vector<int>& ps, const std::function<at
     if (it != zero3_full_.end()) g->params.emplace_back(params_[i].t, it->second);
   }
   if (g->params.empty()) return f();
-  g->gather();                 // pre-forward hook: all-gather
+  g->gather();  // pre-forward hook: all-gather
   at::Tensor y = f();
-  g->release();                // post-forward hook: partition again (param.data = empty(0))
+  g->release();  // post-forward hook: partition again (param.data = empty(0))
   if (y.requires_grad()) y = PreBackwardGather::apply(y, g);
   return y;
 }
 
-// ---- forward ---------------------------------------------------------------------------------------
+// ---- forward
+// ---------------------------------------------------------------------------------------
 
 at::Tensor Model::rmsnorm(int w, const at::Tensor& x, const StepConfig& cfg) {
-  return zero3_scope({w}, [&] {
-    auto var = x.pow(2).mean(-1, /*keepdim=*/true);
-    auto h = x * at::rsqrt(var + spec_.sizes.rms_eps);
-    return params_[w].t * h;
-  }, cfg);
+  return zero3_scope(
+      {w},
+      [&] {
+        auto var = x.pow(2).mean(-1, /*keepdim=*/true);
+        auto h = x * at::rsqrt(var + spec_.sizes.rms_eps);
+        return params_[w].t * h;
+      },
+      cfg);
 }
 
 at::Tensor Model::linear(const Linear& l, const at::Tensor& x, int adapter, const StepConfig& cfg) {
@@ -242,7 +252,8 @@ at::Tensor Model::linear(const Linear& l, const at::Tensor& x, int adapter, cons
   if (l.quant) {
     y = at::linear(x, l.quant->dequantize(x.scalar_type()));
   } else {
-    y = zero3_scope({l.dense}, [&] { return at::linear(x, params_[l.dense].t); }, cfg);
+    y = zero3_scope(
+        {l.dense}, [&] { return at::linear(x, params_[l.dense].t); }, cfg);
   }
   if (l.adapters.empty()) return y;
   const auto& ad = l.adapters[static_cast<size_t>(adapter) % l.adapters.size()];
@@ -296,11 +307,13 @@ at::Tensor Model::layer_forward(int64_t i, const at::Tensor& x, const StepConfig
   v = repeat_kv(v, H / KV);
   auto scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(D)));
   // causal: query i (absolute position past + i) sees keys j <= past + i
-  auto upper = at::ones({S, T}, at::TensorOptions().dtype(at::kBool).device(x.device())).triu(past + 1);
+  auto upper =
+      at::ones({S, T}, at::TensorOptions().dtype(at::kBool).device(x.device())).triu(past + 1);
   auto mask = at::zeros({S, T}, x.options().requires_grad(false)).masked_fill(upper, -1e9);
   scores = scores + mask;
   auto probs = at::softmax(scores, -1);
-  if (spec_.attention_dropout > 0 && cfg.train) probs = at::dropout(probs, spec_.attention_dropout, true);
+  if (spec_.attention_dropout > 0 && cfg.train)
+    probs = at::dropout(probs, spec_.attention_dropout, true);
   auto attn = at::matmul(probs, v).transpose(1, 2).reshape({B, S, H * D});
   auto hs = residual + linear(L.o, attn, adapter, cfg);
 
@@ -320,7 +333,8 @@ at::Tensor Model::loss(const at::Tensor& ids, const StepConfig& cfg, StepState& 
   st.cache.assign(static_cast<size_t>(s.layers), {});
   st.shared_kv.clear();
 
-  auto h = zero3_scope({embed_}, [&] { return at::embedding(params_[embed_].t, ids); }, cfg);
+  auto h = zero3_scope(
+      {embed_}, [&] { return at::embedding(params_[embed_].t, ids); }, cfg);
   // enable_input_require_grads(): a forward hook on the input embeddings
   if (cfg.input_hook && !h.requires_grad()) h.requires_grad_(true);
 
@@ -337,7 +351,8 @@ at::Tensor Model::loss(const at::Tensor& ids, const StepConfig& cfg, StepState& 
     h = fn({h})[0];
   }
   h = rmsnorm(final_norm_, h, cfg);
-  auto logits = zero3_scope({head_}, [&] { return at::linear(h, params_[head_].t); }, cfg);
+  auto logits = zero3_scope(
+      {head_}, [&] { return at::linear(h, params_[head_].t); }, cfg);
   auto shift_logits = logits.narrow(1, 0, s.seq - 1).contiguous().view({-1, s.vocab});
   auto shift_labels = ids.narrow(1, 1, s.seq - 1).contiguous().view({-1});
   return at::cross_entropy_loss(shift_logits, shift_labels);

@@ -30,8 +30,8 @@ struct LoraAdapter {
 
 // A linear layer: a frozen base (dense parameter or quantized) plus optional adapters.
 struct Linear {
-  std::string name;           // model.layers.0.self_attn.q_proj
-  int dense = -1;             // index into params when the base is a dense parameter
+  std::string name;  // model.layers.0.self_attn.q_proj
+  int dense = -1;    // index into params when the base is a dense parameter
   std::optional<QuantWeight> quant;
   std::vector<LoraAdapter> adapters;  // [0] "default"; [1] "other" (stateful-recompute)
 };
@@ -43,20 +43,20 @@ struct Layer {
 
 // How one training step runs: checkpoint wrapping and the mechanisms a scenario turns on.
 struct StepConfig {
-  std::vector<CkptMode> wrap;      // outer to inner; empty = no checkpointing
+  std::vector<CkptMode> wrap;  // outer to inner; empty = no checkpointing
   CkptOptions ckpt;
-  bool input_hook = false;         // enable_input_require_grads()
-  bool use_cache = false;          // a KV cache that each layer call appends to
-  bool zero3 = false;              // emulated ZeRO-3 partitioning of frozen parameters
-  bool share_kv = false;           // the last layer reuses layer 0's K/V, passed by keyword
-  bool switch_adapter = false;     // each layer call switches the active adapter (set_adapter)
-  bool train = true;               // dropout active
+  bool input_hook = false;      // enable_input_require_grads()
+  bool use_cache = false;       // a KV cache that each layer call appends to
+  bool zero3 = false;           // emulated ZeRO-3 partitioning of frozen parameters
+  bool share_kv = false;        // the last layer reuses layer 0's K/V, passed by keyword
+  bool switch_adapter = false;  // each layer call switches the active adapter (set_adapter)
+  bool train = true;            // dropout active
 };
 
 // Per-step state that the scenarios inspect or that must be reset between runs.
 struct StepState {
-  std::vector<int64_t> layer_calls;         // forward calls per layer
-  std::vector<int> active_adapter;          // per layer
+  std::vector<int64_t> layer_calls;                      // forward calls per layer
+  std::vector<int> active_adapter;                       // per layer
   std::vector<std::pair<at::Tensor, at::Tensor>> cache;  // per layer (use_cache)
   std::map<std::string, std::pair<at::Tensor, at::Tensor>> shared_kv;
 };
@@ -88,8 +88,7 @@ class Model {
  private:
   at::Tensor linear(const Linear& l, const at::Tensor& x, int adapter, const StepConfig& cfg);
   at::Tensor rmsnorm(int w, const at::Tensor& x, const StepConfig& cfg);
-  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const StepConfig& cfg,
-                           StepState& state);
+  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const StepConfig& cfg, StepState& state);
   int add_param(const std::string& name, at::Tensor t, bool trainable);
   Linear make_linear(const std::string& name, const std::string& short_name, int64_t out,
                      int64_t in, bool second_adapter);
@@ -103,7 +102,7 @@ class Model {
   std::vector<Param> params_;
   int embed_ = -1, final_norm_ = -1, head_ = -1;
   std::vector<Layer> layers_;
-  at::Tensor cos_, sin_;  // rotary tables [2 * seq, head_dim]
+  at::Tensor cos_, sin_;                          // rotary tables [2 * seq, head_dim]
   std::map<const void*, at::Tensor> zero3_full_;  // TensorImpl -> full data
 };
 

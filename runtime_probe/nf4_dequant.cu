@@ -7,17 +7,30 @@
 
 namespace {
 
-__constant__ float kLevels[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+__constant__ float kLevels[16] = {-1.0f,
+                                  -0.6961928009986877f,
+                                  -0.5250730514526367f,
+                                  -0.39491748809814453f,
+                                  -0.28444138169288635f,
+                                  -0.18477343022823334f,
+                                  -0.09105003625154495f,
+                                  0.0f,
+                                  0.07958029955625534f,
+                                  0.16093020141124725f,
+                                  0.24611230194568634f,
+                                  0.33791524171829224f,
+                                  0.44070982933044434f,
+                                  0.5626170039176941f,
+                                  0.7229568362236023f,
+                                  1.0f};
 
 // n8: number of 8-weight groups. A block of 64 weights = 8 groups share one absmax.
-__global__ void nf4_dequant_vec(const uint32_t* __restrict__ codes, const float* __restrict__ absmax,
-                                float4* __restrict__ out, int64_t n8) {
+__global__ void nf4_dequant_vec(const uint32_t* __restrict__ codes,
+                                const float* __restrict__ absmax, float4* __restrict__ out,
+                                int64_t n8) {
   int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < n8; g += stride) {
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < n8;
+       g += stride) {
     uint32_t c = __ldg(codes + g);
     float s = __ldg(absmax + (g >> 3));
     // byte b holds weights 2b (high nibble) and 2b+1 (low nibble); little-endian word

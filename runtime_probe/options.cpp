@@ -34,10 +34,13 @@ std::optional<std::string> validate(const ModelSpec& spec) {
     return bad("a quantized base cannot be fine-tuned in full: keep LoRA or use --quant 0");
   if (spec.lora && spec.lora_rank < 1) return bad("--lora-rank must be at least 1");
   for (const auto& t : spec.lora_targets) {
-    static const char* known[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    static const char* known[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                  "gate_proj", "up_proj", "down_proj"};
     bool ok = false;
     for (const char* k : known) ok |= t == k;
-    if (!ok) return bad("unknown LoRA target '" + t + "' (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+    if (!ok)
+      return bad("unknown LoRA target '" + t +
+                 "' (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
   }
   for (const auto& re : spec.unfrozen) {
     try {
@@ -47,12 +50,12 @@ std::optional<std::string> validate(const ModelSpec& spec) {
     }
   }
   if (spec.lora_dropout >= 1) return bad("--lora-dropout must be in [0, 1)");
-  if (spec.attention_dropout >= 1)
-    return bad("--attention-dropout must be in [0, 1)");
+  if (spec.attention_dropout >= 1) return bad("--attention-dropout must be in [0, 1)");
   // A model that cannot fit any machine is an input error, not an out-of-memory crash.
   double bytes = estimate_step_bytes(spec);
   if (bytes > 512.0 * (1ull << 30))
-    return bad("these sizes need about " + std::to_string(static_cast<long long>(bytes / (1ull << 30))) +
+    return bad("these sizes need about " +
+               std::to_string(static_cast<long long>(bytes / (1ull << 30))) +
                " GiB for one step: impossible sizes (lower --layers, --hidden, --seq or --batch)");
   return std::nullopt;
 }
@@ -98,14 +101,15 @@ std::optional<std::string> sizes_from_hf_config(const std::string& path, int64_t
   if (auto e = get("intermediate_size", true, 0, s.intermediate)) return e;
   if (auto e = get("vocab_size", true, 0, s.vocab)) return e;
   if (auto e = get("num_hidden_layers", true, 0, total_layers)) return e;
-  if (j.contains("rope_theta") && j["rope_theta"].is_number()) s.rope_theta = j["rope_theta"].get<double>();
+  if (j.contains("rope_theta") && j["rope_theta"].is_number())
+    s.rope_theta = j["rope_theta"].get<double>();
   if (j.contains("rms_norm_eps") && j["rms_norm_eps"].is_number())
     s.rms_eps = j["rms_norm_eps"].get<double>();
   if (s.rope_theta <= 0) return path + ": \"rope_theta\" must be positive";
   if (s.rms_eps <= 0 || s.rms_eps >= 1) return path + ": \"rms_norm_eps\" is absurd";
   if (s.hidden % s.heads != 0)
-    return path + ": hidden_size " + std::to_string(s.hidden) + " is not a multiple of num_attention_heads " +
-           std::to_string(s.heads);
+    return path + ": hidden_size " + std::to_string(s.hidden) +
+           " is not a multiple of num_attention_heads " + std::to_string(s.heads);
   if (s.heads % s.kv_heads != 0)
     return path + ": num_key_value_heads " + std::to_string(s.kv_heads) +
            " does not divide num_attention_heads " + std::to_string(s.heads);

@@ -29,18 +29,18 @@ struct Sizes {
 // What the model looks like: sizes, quantization of the frozen base, adapter, freezing.
 struct ModelSpec {
   Sizes sizes;
-  int quant_bits = 4;            // 0 (dense float), 4 (NF4), 8 (int8 row-wise absmax)
-  bool double_quant = true;      // NF4: quantize the absmax scales too (QLoRA)
-  bool lora = true;              // LoRA adapters on `lora_targets`; false = full fine-tune
+  int quant_bits = 4;        // 0 (dense float), 4 (NF4), 8 (int8 row-wise absmax)
+  bool double_quant = true;  // NF4: quantize the absmax scales too (QLoRA)
+  bool lora = true;          // LoRA adapters on `lora_targets`; false = full fine-tune
   int64_t lora_rank = 8;
   double lora_alpha = 16.0;
-  double lora_dropout = -1;      // < 0: not given (0 in the model; dropout-rng then uses 0.1)
-  std::vector<std::string> lora_targets{"q_proj", "k_proj", "v_proj", "o_proj",
+  double lora_dropout = -1;  // < 0: not given (0 in the model; dropout-rng then uses 0.1)
+  std::vector<std::string> lora_targets{"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                         "gate_proj", "up_proj", "down_proj"};
-  bool trainable_head = false;   // lm_head (and the final norm) train too
-  bool frozen_embeddings = true; // the input embeddings are frozen
+  bool trainable_head = false;        // lm_head (and the final norm) train too
+  bool frozen_embeddings = true;      // the input embeddings are frozen
   std::vector<std::string> unfrozen;  // regexes (Axolotl unfrozen_parameters): only these train
-  double attention_dropout = -1;  // as lora_dropout
+  double attention_dropout = -1;      // as lora_dropout
 };
 
 // A problem found in the options before anything runs: printed, exit 2.
@@ -55,9 +55,9 @@ struct ProbeOptions {
   std::vector<std::string> scenarios;  // empty = all
   std::string device = "auto";         // auto | cuda | cpu
   uint64_t seed = 0;
-  double tolerance = 1e-4;             // relative L2 error above which a gradient "differs"
-  std::string dump_dir;                // write weights, inputs and gradients for the parity test
-  bool checkpoint_reentrant = true;    // from --config: the effective mode (for the summary)
+  double tolerance = 1e-4;           // relative L2 error above which a gradient "differs"
+  std::string dump_dir;              // write weights, inputs and gradients for the parity test
+  bool checkpoint_reentrant = true;  // from --config: the effective mode (for the summary)
 };
 
 // One trainable parameter compared with the no-checkpoint reference.
@@ -74,19 +74,19 @@ struct ParamStat {
 };
 
 struct ModeResult {
-  std::string name;                     // "reentrant", "non-reentrant", "reentrant+input-hook", ...
+  std::string name;  // "reentrant", "non-reentrant", "reentrant+input-hook", ...
   std::string description;
-  std::optional<std::string> error;     // the exception text, when the step raised
-  std::vector<std::string> warnings;    // warnings raised during the step (TORCH_WARN)
-  std::vector<ParamStat> params;        // empty when the mode has no gradient comparison
-  int64_t differing = 0;                // parameters whose gradient differs from the reference
-  int64_t missing = 0;                  // trainable parameters without a gradient (or all zero)
+  std::optional<std::string> error;   // the exception text, when the step raised
+  std::vector<std::string> warnings;  // warnings raised during the step (TORCH_WARN)
+  std::vector<ParamStat> params;      // empty when the mode has no gradient comparison
+  int64_t differing = 0;              // parameters whose gradient differs from the reference
+  int64_t missing = 0;                // trainable parameters without a gradient (or all zero)
   double max_rel_err = 0;
   double min_cosine = 1;
   std::map<std::string, double> metrics;  // scenario-specific numbers (forward counts, bytes, ms)
-  bool hazard = false;                  // this mode shows the hazard
-  bool expected_hazard = false;         // the mechanism predicts the hazard here
-  std::string finding;                  // one line: what this mode shows
+  bool hazard = false;                    // this mode shows the hazard
+  bool expected_hazard = false;           // the mechanism predicts the hazard here
+  std::string finding;                    // one line: what this mode shows
 };
 
 struct ScenarioResult {
@@ -100,8 +100,8 @@ struct ScenarioResult {
 };
 
 struct DeviceInfo {
-  std::string device;        // "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu"
-  std::string line;          // the line printed about the choice
+  std::string device;  // "cuda:0 (NVIDIA H100 80GB HBM3)" or "cpu"
+  std::string line;    // the line printed about the choice
   bool cuda = false;
   std::string torch_version;
 };

@@ -102,9 +102,9 @@ at::Tensor QuantWeight::dequantize(at::ScalarType dtype, bool use_kernel) const 
     auto am = absmax_f.contiguous();
     int64_t padded_n = am.numel() * kNf4Block;  // codes cover whole blocks
     auto out = at::empty({padded_n}, codes.options().dtype(at::kFloat));
-    int rc = gprobe_nf4_dequant_f32(codes.data_ptr<uint8_t>(), am.data_ptr<float>(),
-                                    out.data_ptr<float>(), padded_n,
-                                    c10::cuda::getCurrentCUDAStream(codes.device().index()).stream());
+    int rc = gprobe_nf4_dequant_f32(
+        codes.data_ptr<uint8_t>(), am.data_ptr<float>(), out.data_ptr<float>(), padded_n,
+        c10::cuda::getCurrentCUDAStream(codes.device().index()).stream());
     TORCH_CHECK(rc == 0, "NF4 dequantization kernel failed to launch (cuda error ", rc, ")");
     auto w = out.narrow(0, 0, n).view({rows, cols});
     return dtype == at::kFloat ? w : w.to(dtype);

@@ -12,8 +12,8 @@
 
 namespace gprobe {
 
-constexpr int64_t kNf4Block = 64;          // elements per absmax scale
-constexpr int64_t kNf4AbsmaxBlock = 256;   // absmax values per second-level scale
+constexpr int64_t kNf4Block = 64;         // elements per absmax scale
+constexpr int64_t kNf4AbsmaxBlock = 256;  // absmax values per second-level scale
 
 // The 16 NF4 levels of QLoRA (Dettmers et al. 2023), as bitsandbytes ships them.
 extern const float kNf4Levels[16];
@@ -28,8 +28,8 @@ struct QuantWeight {
   at::Tensor absmax_scale;   // float [ceil(nblocks/256)]            (double quant)
   double absmax_offset = 0;  //                                      (double quant)
   // int8
-  at::Tensor q;              // int8 [rows, cols]
-  at::Tensor row_scale;      // float [rows]
+  at::Tensor q;          // int8 [rows, cols]
+  at::Tensor row_scale;  // float [rows]
 
   // The float weight [rows, cols] in `dtype` (no autograd history). `use_kernel`: the CUDA
   // kernel for weights on the GPU (else the ATen operations, as on CPU).

@@ -32,9 +32,10 @@ std::string report_text(const Report& r, bool verbose) {
       for (const auto& w : m.warnings) out += "      warning: " + w + "\n";
       if (verbose) {
         for (const auto& p : m.params) {
-          out += fmt::format("      {:<52} {:<7} ref |g| {:<10.4g} |g| {:<10.4g} rel err {:<10.3g} cos {:.6f}{}\n",
-                             p.name, p.has_grad ? (p.all_zero ? "zero" : "grad") : "none",
-                             p.ref_norm, p.norm, p.rel_err, p.cosine, p.differs ? "  DIFFERS" : "");
+          out += fmt::format(
+              "      {:<52} {:<7} ref |g| {:<10.4g} |g| {:<10.4g} rel err {:<10.3g} cos {:.6f}{}\n",
+              p.name, p.has_grad ? (p.all_zero ? "zero" : "grad") : "none", p.ref_norm, p.norm,
+              p.rel_err, p.cosine, p.differs ? "  DIFFERS" : "");
         }
       }
     }
@@ -48,14 +49,18 @@ std::string report_text(const Report& r, bool verbose) {
                          f.severity, f.message);
       out += fmt::format("    probe {}: {}: {}\n", f.probe, f.verdict, f.summary);
       if (!f.effective_mode.empty() && !f.effective_finding.empty())
-        out += fmt::format("    your effective mode ({}): {}\n", f.effective_mode, f.effective_finding);
+        out += fmt::format("    your effective mode ({}): {}\n", f.effective_mode,
+                           f.effective_finding);
     }
   }
   int confirmed = 0, refuted = 0, errors = 0;
   for (const auto& s : r.scenarios) {
-    if (s.verdict == "CONFIRMED") ++confirmed;
-    else if (s.verdict == "REFUTED") ++refuted;
-    else ++errors;
+    if (s.verdict == "CONFIRMED")
+      ++confirmed;
+    else if (s.verdict == "REFUTED")
+      ++refuted;
+    else
+      ++errors;
   }
   out += fmt::format("\n{} scenario{}: {} CONFIRMED, {} REFUTED, {} ERROR\n", r.scenarios.size(),
                      r.scenarios.size() == 1 ? "" : "s", confirmed, refuted, errors);
@@ -70,7 +75,7 @@ std::string report_json(const Report& r) {
   j["torch_version"] = r.device.torch_version;
   j["scenarios"] = nlohmann::json::array();
   for (const auto& s : r.scenarios) {
-    nlohmann::json js{{"name", s.name}, {"verdict", s.verdict}, {"summary", s.summary},
+    nlohmann::json js{{"name", s.name},   {"verdict", s.verdict}, {"summary", s.summary},
                       {"rules", s.rules}, {"seconds", s.seconds}, {"notes", s.notes}};
     js["modes"] = nlohmann::json::array();
     for (const auto& m : s.modes) {

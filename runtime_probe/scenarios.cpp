@@ -29,9 +29,12 @@ enum class GradMode { Backward, AutogradGrad, BackwardInputs };
 
 const char* grad_mode_name(GradMode g) {
   switch (g) {
-    case GradMode::Backward: return "backward";
-    case GradMode::AutogradGrad: return "grad";
-    case GradMode::BackwardInputs: return "backward_inputs";
+    case GradMode::Backward:
+      return "backward";
+    case GradMode::AutogradGrad:
+      return "grad";
+    case GradMode::BackwardInputs:
+      return "backward_inputs";
   }
   return "?";
 }
@@ -70,7 +73,8 @@ std::string short_error(const std::string& s) {
   std::string line = first_line(s);
   if (line.size() <= 160) return line;
   auto dot = line.find(". ");
-  return dot != std::string::npos && dot < 200 ? line.substr(0, dot + 1) + " ..." : line.substr(0, 160) + " ...";
+  return dot != std::string::npos && dot < 200 ? line.substr(0, dot + 1) + " ..."
+                                               : line.substr(0, 160) + " ...";
 }
 
 std::string fmt_num(double v, int prec = 3) {
@@ -81,7 +85,9 @@ std::string fmt_num(double v, int prec = 3) {
   return o.str();
 }
 
-std::string mib(double bytes) { return fmt_num(bytes / (1024.0 * 1024.0), 3) + " MiB"; }
+std::string mib(double bytes) {
+  return fmt_num(bytes / (1024.0 * 1024.0), 3) + " MiB";
+}
 
 class Probe {
  public:
@@ -195,8 +201,10 @@ class Probe {
       ps.differs = ps.rel_err > opts.tolerance || (ref_nonzero && ps.all_zero);
       if (ref_nonzero && ps.all_zero) mr.missing++;
       if (ps.differs) mr.differing++;
-      if (std::isfinite(ps.rel_err)) mr.max_rel_err = std::max(mr.max_rel_err, ps.rel_err);
-      else mr.max_rel_err = INFINITY;
+      if (std::isfinite(ps.rel_err))
+        mr.max_rel_err = std::max(mr.max_rel_err, ps.rel_err);
+      else
+        mr.max_rel_err = INFINITY;
       mr.min_cosine = std::min(mr.min_cosine, ps.cosine);
       mr.params.push_back(ps);
     }
@@ -212,10 +220,9 @@ class Probe {
           << fmt_num(std::sqrt(missing_norm)) << ")";
         if (mr.differing > mr.missing) f << ", ";
       }
-      if (mr.differing > mr.missing)
-        f << (mr.differing - mr.missing) << "/" << n << " differ";
-      f << " (max rel err " << fmt_num(mr.max_rel_err) << ", min cosine "
-        << fmt_num(mr.min_cosine) << ")";
+      if (mr.differing > mr.missing) f << (mr.differing - mr.missing) << "/" << n << " differ";
+      f << " (max rel err " << fmt_num(mr.max_rel_err) << ", min cosine " << fmt_num(mr.min_cosine)
+        << ")";
       mr.finding = f.str();
     } else {
       mr.finding = "matches the reference (" + std::to_string(n) + " gradients, max rel err " +
@@ -238,8 +245,8 @@ class Probe {
   };
   std::vector<Variant> variants;
 
-  void record(Variant& v, const std::string& mode, const StepConfig& cfg, GradMode gm,
-              int ddp, const Step& s) {
+  void record(Variant& v, const std::string& mode, const StepConfig& cfg, GradMode gm, int ddp,
+              const Step& s) {
     if (opts.dump_dir.empty()) return;
     v.runs.push_back(RunRecord{mode, cfg, gm, ddp, s});
   }
@@ -341,9 +348,10 @@ class Probe {
   // Runs the reference and every mode on one model; appends the modes to the result.
   // Returns false (and sets ERROR) when the reference itself fails.
   bool run_variant(const std::string& vname, Model& m, const StepConfig& ref_cfg,
-                   const std::vector<RunSpec>& specs, bool second_adapter = false,
-                   int ref_ddp = -1, const std::string& prefix = "") {
-    variants.push_back(Variant{vname, m.spec(), {}, {}, second_adapter, m.make_inputs(opts.seed + 7), {}});
+                   const std::vector<RunSpec>& specs, bool second_adapter = false, int ref_ddp = -1,
+                   const std::string& prefix = "") {
+    variants.push_back(
+        Variant{vname, m.spec(), {}, {}, second_adapter, m.make_inputs(opts.seed + 7), {}});
     Variant& v = variants.back();
     if (!opts.dump_dir.empty()) {
       for (auto& [k, t] : m.named_tensors()) v.tensors.emplace_back(k, t.detach().clone());
@@ -502,11 +510,11 @@ void stateful_recompute(Probe& p) {
   };
   StepConfig ref;
   ref.switch_adapter = true;
-  p.run_variant("adapter-switch", m, ref,
-                {{"reentrant", "each layer call switches the active adapter, reentrant",
-                  cfg({R::Reentrant})},
-                 {"non-reentrant", "same, non-reentrant", cfg({R::NonReentrant})}},
-                true);
+  p.run_variant(
+      "adapter-switch", m, ref,
+      {{"reentrant", "each layer call switches the active adapter, reentrant", cfg({R::Reentrant})},
+       {"non-reentrant", "same, non-reentrant", cfg({R::NonReentrant})}},
+      true);
 }
 
 void kv_cache(Probe& p) {
@@ -575,7 +583,8 @@ void nested(Probe& p) {
     return;
   // A double wrapper shows the hazard when a layer runs forward more than twice per step.
   for (auto& mr : p.res.modes) {
-    double calls = mr.metrics.count("forward_calls_per_layer") ? mr.metrics["forward_calls_per_layer"] : 0;
+    double calls =
+        mr.metrics.count("forward_calls_per_layer") ? mr.metrics["forward_calls_per_layer"] : 0;
     if (!mr.error && mr.differing == 0 && calls > 2) {
       mr.hazard = true;
       mr.finding = fmt_num(calls) + " forward calls per layer per step (one checkpoint: 2): " +
@@ -591,11 +600,23 @@ void memory(Probe& p) {
   // A size where activations dominate the step's memory.
   Sizes& s = spec.sizes;
   if (p.dev.cuda) {
-    s.layers = 4; s.hidden = 1024; s.heads = 16; s.kv_heads = 4; s.intermediate = 2816;
-    s.vocab = 4096; s.seq = 1024; s.batch = 2;
+    s.layers = 4;
+    s.hidden = 1024;
+    s.heads = 16;
+    s.kv_heads = 4;
+    s.intermediate = 2816;
+    s.vocab = 4096;
+    s.seq = 1024;
+    s.batch = 2;
   } else {
-    s.layers = 4; s.hidden = 128; s.heads = 4; s.kv_heads = 2; s.intermediate = 256;
-    s.vocab = 256; s.seq = 128; s.batch = 2;
+    s.layers = 4;
+    s.hidden = 128;
+    s.heads = 4;
+    s.kv_heads = 2;
+    s.intermediate = 256;
+    s.vocab = 256;
+    s.seq = 128;
+    s.batch = 2;
   }
   spec.lora_dropout = 0;
   spec.attention_dropout = 0;
@@ -649,13 +670,16 @@ void memory(Probe& p) {
         auto loss = m.loss(ids, md.cfg, st);
         ag::backward({loss});
         device::synchronize();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
       }
       std::sort(ms.begin(), ms.end());
       double t = ms[1];
       mr.metrics["saved_activation_bytes"] = static_cast<double>(saved);
       mr.metrics["step_ms"] = t;
-      mr.metrics["forward_calls_per_layer"] = static_cast<double>(st.layer_calls.empty() ? 0 : st.layer_calls[0]);
+      mr.metrics["forward_calls_per_layer"] =
+          static_cast<double>(st.layer_calls.empty() ? 0 : st.layer_calls[0]);
       if (dev_index >= 0) mr.metrics["peak_step_bytes"] = peak;
       if (md.name == "none") {
         base_saved = static_cast<double>(saved);
@@ -671,7 +695,8 @@ void memory(Probe& p) {
         if (dev_index >= 0 && base_peak > 0) mr.metrics["peak_saving"] = 1.0 - peak / base_peak;
         best_saving = std::max(best_saving, saving);
         mr.finding = "saves " + mib(saved) + " (" + fmt_num(100 * saving, 3) + "% less), step " +
-                     fmt_num(t) + " ms (" + (overhead >= 0 ? "+" : "") + fmt_num(100 * overhead, 3) + "%)" +
+                     fmt_num(t) + " ms (" + (overhead >= 0 ? "+" : "") +
+                     fmt_num(100 * overhead, 3) + "%)" +
                      (dev_index >= 0 ? ", peak " + mib(peak) + " (" +
                                            fmt_num(100 * mr.metrics["peak_saving"], 3) + "% less)"
                                      : "");
@@ -820,7 +845,9 @@ std::string bench_dequant(int64_t rows, int64_t cols, const DeviceInfo& dev, int
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) f();
     device::synchronize();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / iters;
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+               .count() /
+           iters;
   };
   at::Tensor out_w;
   double deq_ms = time_ms([&] { out_w = q.dequantize(at::kFloat); });
@@ -833,12 +860,14 @@ std::string bench_dequant(int64_t rows, int64_t cols, const DeviceInfo& dev, int
   double deq_gbs = deq_bytes / (deq_ms * 1e6), copy_gbs = copy_bytes / (copy_ms * 1e6);
   double err = (out_w - w).abs().max().item<double>();
   // the kernel against the ATen path on the same device: must be identical
-  double kernel_vs_aten = (out_w - q.dequantize(at::kFloat, /*use_kernel=*/false)).abs().max().item<double>();
+  double kernel_vs_aten =
+      (out_w - q.dequantize(at::kFloat, /*use_kernel=*/false)).abs().max().item<double>();
   out << "nf4-dequant " << rows << "x" << cols << " on " << dev.device << ": " << fmt_num(deq_ms, 4)
-      << " ms, " << fmt_num(deq_gbs, 4) << " GB/s; device copy of the float32 output: "
-      << fmt_num(copy_ms, 4) << " ms, " << fmt_num(copy_gbs, 4) << " GB/s; ratio "
-      << fmt_num(100 * deq_gbs / copy_gbs, 3) << "% (target >= 70%); max abs error vs float "
-      << fmt_num(err, 3) << "; kernel vs ATen dequantization: max abs diff " << kernel_vs_aten
+      << " ms, " << fmt_num(deq_gbs, 4)
+      << " GB/s; device copy of the float32 output: " << fmt_num(copy_ms, 4) << " ms, "
+      << fmt_num(copy_gbs, 4) << " GB/s; ratio " << fmt_num(100 * deq_gbs / copy_gbs, 3)
+      << "% (target >= 70%); max abs error vs float " << fmt_num(err, 3)
+      << "; kernel vs ATen dequantization: max abs diff " << kernel_vs_aten
       << (kernel_vs_aten == 0 ? " (identical)" : " (DIFFERENT)") << "\n";
   return out.str();
 }

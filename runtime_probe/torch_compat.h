@@ -34,7 +34,9 @@ class WarningCapture : public c10::WarningHandler {
   WarningCapture& operator=(const WarningCapture&) = delete;
 
 #if GPROBE_TORCH_AT_LEAST(2, 0)
-  void process(const c10::Warning& w) override { messages.push_back(w.msg()); }
+  void process(const c10::Warning& w) override {
+    messages.push_back(w.msg());
+  }
 #else
   void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
     messages.push_back(msg);
