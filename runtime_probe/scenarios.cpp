@@ -567,6 +567,11 @@ void ddp_unused(Probe& p) {
                 false, /*ref_ddp=*/1);
 }
 
+StepConfig no_early_stop(StepConfig c) {
+  c.ckpt.early_stop = false;
+  return c;
+}
+
 void nested(Probe& p) {
   Model m(p.base_spec(), p.opts.seed, p.device);
   StepConfig no_ckpt;
@@ -579,7 +584,10 @@ void nested(Probe& p) {
                        "HF reentrant checkpointing inside FSDP activation checkpointing",
                        wrap({R::NonReentrant, R::Reentrant}, true)},
                       {"non-reentrant-in-non-reentrant", "two non-reentrant wrappers",
-                       wrap({R::NonReentrant, R::NonReentrant})}}))
+                       wrap({R::NonReentrant, R::NonReentrant})},
+                      {"non-reentrant-in-non-reentrant/early_stop=False",
+                       "two non-reentrant wrappers, set_checkpoint_early_stop(False)",
+                       no_early_stop(wrap({R::NonReentrant, R::NonReentrant}))}}))
     return;
   // A double wrapper shows the hazard when a layer runs forward more than twice per step.
   for (auto& mr : p.res.modes) {

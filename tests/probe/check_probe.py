@@ -138,7 +138,7 @@ def g_verdicts(args):
 
     s = scen(r, "nested")
     want = {"reentrant": 2, "non-reentrant": 2, "reentrant-in-reentrant": 3, "reentrant-in-non-reentrant": 3,
-            "non-reentrant-in-non-reentrant": 2}
+            "non-reentrant-in-non-reentrant": 2, "non-reentrant-in-non-reentrant/early_stop=False": 3}
     for name, calls in want.items():
         m = mode(s, name)
         check(m["metrics"].get("forward_calls_per_layer") == calls, "nested %s: %d forward calls per layer, got %s" % (name, calls, m["metrics"].get("forward_calls_per_layer")))
@@ -151,6 +151,16 @@ def g_verdicts(args):
         check(m["metrics"].get("activation_saving", 0) > 0.5, "memory: %s saves more than half" % m["name"])
         check("step_ms" in m["metrics"], "memory: %s step time" % m["name"])
     check(any("CPU" in n for n in s.get("notes", [])), "memory: says what CPU cannot measure")
+
+    # a trainable head makes the frozen-inputs loss silent: no error, the LoRA gradients are gone
+    rc, r2, err = probe_json(args, ["--scenario", "frozen-inputs", "--trainable-head"])
+    if r2:
+        m = mode(scen(r2, "frozen-inputs"), "lora/reentrant")
+        lora = [p for p in m["params"] if ".lora_" in p["name"]]
+        check(m["error"] is None and lora and all(p["all_zero"] and p["ref_norm"] > 0 for p in lora),
+              "frozen-inputs --trainable-head: reentrant silently leaves every LoRA gradient at zero")
+        head = [p for p in m["params"] if p["name"] == "lm_head.weight"]
+        check(head and not head[0]["differs"], "frozen-inputs --trainable-head: the head's gradient is right")
 
     # the text report shows the same
     rc, out, err = run([args.probe, "--device", "cpu", "--scenario", "frozen-inputs,zero3-partition"])

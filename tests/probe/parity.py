@@ -22,6 +22,7 @@ CheckpointError and torch 1.13 cannot, the run is reported as VERSION-GATED, not
 Usage: parity.py DIR [--rtol 1e-6] [--json OUT]   exit 0: all runs agree, 1: a mismatch.
 """
 import argparse
+import contextlib
 import functools
 import gc
 import glob
@@ -304,7 +305,10 @@ def run_python(model, ids, run, step_seed):
         model.zero3_partition_all()
     out = {"error": None, "grads": {}, "warnings": [], "layer_calls": []}
     trainable = [model.params[n] for n in model.trainable]
-    with warnings.catch_warnings(record=True) as caught:
+    # set_checkpoint_early_stop (PyTorch >= 2.0; 1.13 has no early stop at all)
+    early = tuc.set_checkpoint_early_stop(run["early_stop"]) if hasattr(tuc, "set_checkpoint_early_stop") \
+        else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, early:
         warnings.simplefilter("always")
         try:
             returned = None
@@ -400,7 +404,10 @@ def main():
     results, failed = [], 0
     print("parity: PyTorch %s against gcheck-probe dumps in %s" % (torch.__version__, args.dir))
     for path in files:
-        d = torch.load(path)
+        try:  # the dump holds typed lists (torch.jit._pickle): not a weights-only file
+            d = torch.load(path, weights_only=False)
+        except TypeError:
+            d = torch.load(path)
         scenario = d["scenario"]
         for v in d["variants"]:
             tensors = {k: t.to(args.device) for k, t in v["tensors"].items()}
