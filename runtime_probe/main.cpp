@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -244,7 +245,9 @@ int run(int argc, char** argv) {
     sz.layers = layers_opt;
   }
 
-  std::vector<std::string> scenarios = split(scenarios_arg);
+  std::vector<std::string> scenarios;
+  for (const auto& s : split(scenarios_arg))
+    if (std::find(scenarios.begin(), scenarios.end(), s) == scenarios.end()) scenarios.push_back(s);
   for (const auto& s : scenarios) {
     bool known = false;
     for (const auto& n : scenario_names()) known |= n == s;

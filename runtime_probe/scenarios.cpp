@@ -169,6 +169,8 @@ class Probe {
     if (!run.layer_calls.empty()) {
       int64_t mx = *std::max_element(run.layer_calls.begin(), run.layer_calls.end());
       mr.metrics["forward_calls_per_layer"] = static_cast<double>(mx);
+      for (size_t i = 0; i < run.layer_calls.size(); ++i)
+        mr.metrics["forward_calls_layer_" + std::to_string(i)] = static_cast<double>(run.layer_calls[i]);
     }
     if (run.error) {
       mr.hazard = true;
@@ -502,7 +504,9 @@ void dropout_rng(Probe& p) {
 }
 
 void stateful_recompute(Probe& p) {
-  Model m(p.base_spec(), p.opts.seed, p.device, /*second_adapter=*/true);
+  ModelSpec spec = p.base_spec();
+  spec.lora = true;  // the state that changes is the active adapter: adapters are needed
+  Model m(spec, p.opts.seed, p.device, /*second_adapter=*/true);
   auto cfg = [](std::vector<CkptMode> w) {
     StepConfig c = wrap(std::move(w), true);
     c.switch_adapter = true;
