@@ -278,9 +278,7 @@ int run(int argc, char** argv) {
     opts.dump_dir = dump;
   }
 
-  std::optional<std::string> dev_error;
-  DeviceInfo dev = select_device(device, dev_error);
-  if (dev_error) return usage_error(*dev_error);
+  DeviceInfo dev = select_device(device);
   report.device = dev;
   if (!dev.cuda) {
     // On CPU an allocation far beyond the RAM is not refused but killed later: refuse it here.

@@ -57,7 +57,6 @@ struct ProbeOptions {
   uint64_t seed = 0;
   double tolerance = 1e-4;           // relative L2 error above which a gradient "differs"
   std::string dump_dir;              // write weights, inputs and gradients for the parity test
-  bool checkpoint_reentrant = true;  // from --config: the effective mode (for the summary)
 };
 
 // One trainable parameter compared with the no-checkpoint reference.
@@ -85,7 +84,6 @@ struct ModeResult {
   double min_cosine = 1;
   std::map<std::string, double> metrics;  // scenario-specific numbers (forward counts, bytes, ms)
   bool hazard = false;                    // this mode shows the hazard
-  bool expected_hazard = false;           // the mechanism predicts the hazard here
   std::string finding;                    // one line: what this mode shows
 };
 
@@ -106,9 +104,9 @@ struct DeviceInfo {
   std::string torch_version;
 };
 
-// Chooses the device (auto: CUDA when present); returns an error text for `--device cuda`
-// on a machine without it only if `strict`; else it falls back to CPU and says so.
-DeviceInfo select_device(const std::string& requested, std::optional<std::string>& error);
+// Chooses the device: cpu when asked, else CUDA when present, else CPU with a line that
+// says why (a missing GPU is not an error: the probe runs on CPU).
+DeviceInfo select_device(const std::string& requested);
 
 const std::vector<std::string>& scenario_names();
 std::string scenario_rules(const std::string& name);

@@ -819,7 +819,7 @@ ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
   return res;
 }
 
-DeviceInfo select_device(const std::string& requested, std::optional<std::string>& error) {
+DeviceInfo select_device(const std::string& requested) {
   DeviceInfo d;
   d.torch_version = TORCH_VERSION;
   bool have = device::cuda_available();
@@ -841,7 +841,6 @@ DeviceInfo select_device(const std::string& requested, std::optional<std::string
              (requested == "cuda" ? "; --device cuda asked for one" : "") +
              "): running on CPU; memory numbers are not GPU numbers";
   }
-  (void)error;
   return d;
 }
 
