@@ -40,7 +40,14 @@ PG make_group() {
   } else {
     using Front = typename Dependent<G, c10d::ProcessGroup>::type;
     using Base = typename G::Backend;  // c10d::Backend, through the derived class
-    auto pg = c10::make_intrusive<Front>(c10::intrusive_ptr<c10d::Store>(store), 0, 1);
+    using StoreP = c10::intrusive_ptr<c10d::Store>;
+    c10::intrusive_ptr<Front> pg;
+    if constexpr (std::is_constructible_v<Front, StoreP, int, int>) {
+      pg = c10::make_intrusive<Front>(StoreP(store), 0, 1);
+    } else {  // 2.0 .. 2.5: ProcessGroup(store, rank, size, options)
+      pg = c10::make_intrusive<Front>(StoreP(store), 0, 1,
+                                      c10::make_intrusive<typename Front::Options>("gloo"));
+    }
     c10::intrusive_ptr<Base> backend(gloo);
     pg->setBackend(c10::DeviceType::CPU, Front::BackendType::GLOO, backend);
     pg->setBackend(c10::DeviceType::CUDA, Front::BackendType::GLOO, backend);
