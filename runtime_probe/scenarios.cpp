@@ -68,8 +68,32 @@ bool is_out_of_memory(const std::string& msg) {
          msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
 }
 
-// The error as a finding: its first line, cut after the first sentence when long.
+// "torch.Size([2, 4, 16, 16])" after `key` in a CheckpointError, as "[2, 4, 16, 16]".
+std::string shape_after(const std::string& s, const std::string& key, size_t from) {
+  auto k = s.find(key, from);
+  if (k == std::string::npos) return "";
+  auto b = s.find("torch.Size(", k);
+  auto e = s.find(')', b);
+  if (b == std::string::npos || e == std::string::npos) return "";
+  return s.substr(b + 11, e - b - 11);
+}
+
+// The error as a finding: its first line, cut after the first sentence when long; for the
+// metadata CheckpointError, the first mismatch in short.
 std::string short_error(const std::string& s) {
+  auto pos = s.find("tensor at position ");
+  if (pos != std::string::npos) {
+    auto nl = s.find(':', pos);
+    std::string saved = shape_after(s, "saved metadata:", pos);
+    std::string recomputed = shape_after(s, "recomputed metadata:", pos);
+    size_t n = 0;
+    for (size_t p = s.find("tensor at position "); p != std::string::npos;
+         p = s.find("tensor at position ", p + 1))
+      ++n;
+    return first_line(s) + " (" + s.substr(pos, nl - pos) + ": saved shape " + saved +
+           ", recomputed " + recomputed +
+           (n > 1 ? "; " + std::to_string(n) + " tensors differ" : "") + ")";
+  }
   std::string line = first_line(s);
   if (line.size() <= 160) return line;
   auto dot = line.find(". ");
@@ -170,7 +194,8 @@ class Probe {
       int64_t mx = *std::max_element(run.layer_calls.begin(), run.layer_calls.end());
       mr.metrics["forward_calls_per_layer"] = static_cast<double>(mx);
       for (size_t i = 0; i < run.layer_calls.size(); ++i)
-        mr.metrics["forward_calls_layer_" + std::to_string(i)] = static_cast<double>(run.layer_calls[i]);
+        mr.metrics["forward_calls_layer_" + std::to_string(i)] =
+            static_cast<double>(run.layer_calls[i]);
     }
     if (run.error) {
       mr.hazard = true;
