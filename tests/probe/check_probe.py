@@ -291,6 +291,14 @@ def g_parity(args):
                        ("ddp-unused", "reentrant/find_unused_parameters=True")):
             x = [r for r in res if r["scenario"] == sc and r["mode"] == md]
             check(x and x[0]["status"] == "PASS" and x[0]["detail"].startswith("both raise"), "parity: %s %s raises in both" % (sc, md))
+        # the other quantizations: int8, and NF4 without double quantization
+        for extra in (["--quant", "8"], ["--no-double-quant", "--lora-dropout", "0.2"]):
+            d2 = os.path.join(d, "q" + extra[0].strip("-"))
+            rc, out, err = run([args.probe, "--device", "cpu", "--quiet", "--dump", d2,
+                                "--scenario", "frozen-inputs,dropout-rng,zero3-partition"] + extra)
+            rc, out, err = run([sys.executable, os.path.join(here, "parity.py"), d2])
+            print(out)
+            check(rc == 0, "parity %s: every run agrees with PyTorch" % extra)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
