@@ -8,29 +8,27 @@
 
 namespace {
 
-__constant__ float kLevels[16] = {
-    -1.0f,
-    -0.6961928009986877f,
-    -0.5250730514526367f,
-    -0.39491748809814453f,
-    -0.28444138169288635f,
-    -0.18477343022823334f,
-    -0.09105003625154495f,
-    0.0f,
-    0.07958029955625534f,
-    0.16093020141124725f,
-    0.24611230194568634f,
-    0.33791524171829224f,
-    0.44070982933044434f,
-    0.5626170039176941f,
-    0.7229568362236023f,
-    1.0f};
+__constant__ float kLevels[16] = {-1.0f,
+                                  -0.6961928009986877f,
+                                  -0.5250730514526367f,
+                                  -0.39491748809814453f,
+                                  -0.28444138169288635f,
+                                  -0.18477343022823334f,
+                                  -0.09105003625154495f,
+                                  0.0f,
+                                  0.07958029955625534f,
+                                  0.16093020141124725f,
+                                  0.24611230194568634f,
+                                  0.33791524171829224f,
+                                  0.44070982933044434f,
+                                  0.5626170039176941f,
+                                  0.7229568362236023f,
+                                  1.0f};
 
 // n4: number of 4-weight groups; 16 groups (64 weights) share one absmax. A code byte holds
 // two weights, the first in the high nibble.
-__global__ void nf4_dequant_f4(const uint16_t* __restrict__ codes,
-                               const float* __restrict__ absmax, float4* __restrict__ out,
-                               int64_t n4) {
+__global__ void nf4_dequant_f4(const uint16_t* __restrict__ codes, const float* __restrict__ absmax,
+                               float4* __restrict__ out, int64_t n4) {
   __shared__ float levels[16];
   if (threadIdx.x < 16) levels[threadIdx.x] = kLevels[threadIdx.x];
   __syncthreads();

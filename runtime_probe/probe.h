@@ -55,8 +55,8 @@ struct ProbeOptions {
   std::vector<std::string> scenarios;  // empty = all
   std::string device = "auto";         // auto | cuda | cpu
   uint64_t seed = 0;
-  double tolerance = 1e-4;           // relative L2 error above which a gradient "differs"
-  std::string dump_dir;              // write weights, inputs and gradients for the parity test
+  double tolerance = 1e-4;  // relative L2 error above which a gradient "differs"
+  std::string dump_dir;     // write weights, inputs and gradients for the parity test
 };
 
 // One trainable parameter compared with the no-checkpoint reference.
