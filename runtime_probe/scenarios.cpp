@@ -678,25 +678,21 @@ void memory(Probe& p) {
     try {
       StepState st;
       for (auto& prm : m.params()) prm.t.mutable_grad() = at::Tensor();
-      // saved-for-backward bytes at the end of the forward
+      // One step measures the bytes saved for backward at the end of the forward (counting
+      // hooks pass the same tensors through, so they change no allocation) and, on CUDA, the
+      // allocator's peak above what the model holds. It is also the warm-up of the timing.
       int64_t saved = 0;
+      double peak = 0;
       {
+        device::synchronize();
+        int64_t before = dev_index >= 0 ? device::allocated_bytes(dev_index) : 0;
+        if (dev_index >= 0) device::reset_peak(dev_index);
         CountSavedBytes count(model_tensors);
         auto loss = m.loss(ids, md.cfg, st);
         saved = count.bytes();
         ag::backward({loss});
-      }
-      // peak device memory of one step (CUDA)
-      double peak = 0;
-      if (dev_index >= 0) {
-        for (auto& prm : m.params()) prm.t.mutable_grad() = at::Tensor();
         device::synchronize();
-        int64_t before = device::allocated_bytes(dev_index);
-        device::reset_peak(dev_index);
-        auto loss = m.loss(ids, md.cfg, st);
-        ag::backward({loss});
-        device::synchronize();
-        peak = static_cast<double>(device::peak_bytes(dev_index) - before);
+        if (dev_index >= 0) peak = static_cast<double>(device::peak_bytes(dev_index) - before);
       }
       // step time: median of 3 after the warm-up above
       std::vector<double> ms;
