@@ -11,7 +11,7 @@ core=(build-essential cmake ninja-build pkg-config git
       python3 python3-yaml python3-jsonschema)
 optional=(
   # runtime probe (CPU flavour) and its proof of faithfulness
-  libtorch-dev python3-torch
+  libtorch-dev libgloo-dev python3-torch
   # Python front end: tree-sitter, and npm to fetch the pinned grammar at build time
   libtree-sitter-dev nodejs npm
   # C++ front end
