@@ -9,6 +9,7 @@
 // the same module) is never guessed: it is absent and an Unreadable says where it is.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>

@@ -4,6 +4,7 @@
 // front end could not read is absent, or marked `unknown` with the place that hid it.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>

@@ -1,6 +1,7 @@
 // The keys each config format (and each checkpoint-relevant section) knows.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string_view>
 

@@ -2,6 +2,7 @@
 // reasons (provenance) that produced it. Rules read only this.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>

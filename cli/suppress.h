@@ -4,6 +4,7 @@
 // every rule. Each suppression remembers whether it was used, so unused ones can be reported.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

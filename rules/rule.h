@@ -2,6 +2,7 @@
 // Setup. Adding a rule is adding rules/gcNNN_name.cpp and rules/gcNNN_name.md.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>

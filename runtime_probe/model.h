@@ -4,6 +4,7 @@
 // names follow Hugging Face (model.layers.0.self_attn.q_proj.lora_A.weight, ...).
 #pragma once
 
+#include <cstdint>
 #include <ATen/core/Tensor.h>
 
 #include <map>

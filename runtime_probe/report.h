@@ -1,6 +1,7 @@
 // Text and JSON output of a probe run (no LibTorch here).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
