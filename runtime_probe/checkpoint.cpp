@@ -3,6 +3,7 @@
 // _recomputation_hook (RecomputationHook), _NoopSaveInputs (NoopSaveInputs), _Holder.
 #include "runtime_probe/checkpoint.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -188,7 +189,7 @@ struct CheckpointFunction : public ag::Function<CheckpointFunction> {
     ctx->saved_data["run"] =
         c10::IValue::make_capsule(c10::make_intrusive<RunHolder>(std::move(run)));
     ctx->save_for_backward(inputs);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     return ctx_run(ctx, inputs);
   }
 
@@ -205,7 +206,7 @@ struct CheckpointFunction : public ag::Function<CheckpointFunction> {
       ForkRng fork(fwd, preserve);
       if (preserve) restore_rng(fwd);
       detached = detach_variable(inputs);
-      at::AutoGradMode enable_grad(true);
+      c10::AutoGradMode enable_grad(true);
       outputs = ctx_run(ctx, detached);
     }
     // run backward() with only tensors that require grad
@@ -452,7 +453,7 @@ class CheckpointHooks final : public ag::SavedVariableHooks {
   void call_pack_hook(const at::Tensor& x) override {
     holder_ = std::make_shared<Holder>();
     frame_->weak_holders.push_back(holder_);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     frame_->x_metadatas.push_back(frame_->metadata_fn(x));
   }
 
@@ -465,7 +466,7 @@ class CheckpointHooks final : public ag::SavedVariableHooks {
       TensorVec args = ctx_node->ctx_.get_saved_variables();
       try {
         HooksGuard hooks(std::make_shared<RecomputationHookSet>(frame, gid));
-        at::AutoGradMode enable_grad(true);
+        c10::AutoGradMode enable_grad(true);
         frame->recompute_fn(args);
       } catch (const StopRecomputation&) {
       }

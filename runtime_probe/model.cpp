@@ -1,5 +1,6 @@
 #include "runtime_probe/model.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -64,7 +65,7 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t rep) {
 
 Model::Model(const ModelSpec& spec, uint64_t seed, at::Device device, bool second_adapter)
     : spec_(spec), device_(device) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   spec_.lora_dropout = std::max(0.0, spec_.lora_dropout);  // "not given" is no dropout
   spec_.attention_dropout = std::max(0.0, spec_.attention_dropout);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -130,7 +131,7 @@ int Model::add_param(const std::string& name, at::Tensor t, bool trainable) {
 
 Linear Model::make_linear(const std::string& name, const std::string& short_name, int64_t out,
                           int64_t in, bool second_adapter) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   Linear l;
   l.name = name;
   // Deterministic per-name stream: the same weights whatever the freezing or adapters.

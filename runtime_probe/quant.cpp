@@ -1,5 +1,6 @@
 #include "runtime_probe/quant.h"
 
+#include <c10/core/GradMode.h>
 #include <ATen/ATen.h>
 
 #ifdef GCHECK_CUDA
@@ -35,7 +36,7 @@ at::Tensor levels_on(at::Device d) {
 }  // namespace
 
 QuantWeight quantize_nf4(const at::Tensor& w, bool double_quant) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   QuantWeight q;
   q.bits = 4;
   q.rows = w.size(0);
@@ -73,7 +74,7 @@ QuantWeight quantize_nf4(const at::Tensor& w, bool double_quant) {
 }
 
 QuantWeight quantize_int8(const at::Tensor& w) {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   QuantWeight q;
   q.bits = 8;
   q.rows = w.size(0);
@@ -92,7 +93,7 @@ at::Tensor nf4_absmax(const QuantWeight& q) {
 }
 
 at::Tensor QuantWeight::dequantize(at::ScalarType dtype, bool use_kernel) const {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   (void)use_kernel;
   if (bits == 8) return (q.to(at::kFloat) * row_scale.unsqueeze(1)).to(dtype);
   int64_t n = rows * cols;
