@@ -2,6 +2,7 @@
 // that makes it decide, and the effective value cites the row.
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -27,7 +28,10 @@ struct TempDir {
     char t[] = "/tmp/gcheck-resolver-XXXXXX";
     path = mkdtemp(t);
   }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
   std::string write(const std::string& name, const std::string& text) const {
     std::string p = path + "/" + name;
     std::ofstream(p) << text;
