@@ -3,7 +3,7 @@
 # libgcheck-tidy.so must be exactly the `// gcheck-expect: GCxxx` lines (one line below each).
 #   cxx_tidy_test.sh CLANG_TIDY LIBGCHECK_TIDY LIBTORCH_API_INCLUDE FIXTURE_DIR
 set -euo pipefail
-tidy=$1 plugin=$2 torch_inc=$3 dir=$4
+tidy=$1 plugin=$(realpath "$2") torch_inc=$(realpath "$3") dir=$4
 cd "$dir"
 files=(*.cpp)
 expected=$(for f in "${files[@]}"; do
