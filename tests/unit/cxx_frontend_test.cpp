@@ -373,16 +373,21 @@ TEST_CASE("cxx fixture: no dropout (p = 0, train = false) and no RNG restore") {
   const std::string f = "no_dropout.cpp";
   const UnitReport& u = unit(f);
   compiled_cleanly(u);
-  REQUIRE(u.code.recompute_functions.size() == 1);
+  REQUIRE(u.code.recompute_functions.size() == 2);
   const auto& ck = fn(u, "Recompute");
   check_at(ck.loc, f, "Recompute : public");
   CHECK(ck.forward_no_grad);  // implied: Function::apply runs forward without grad
   CHECK(ck.backward_recomputes);
   CHECK_FALSE(ck.saves_rng);
-  CHECK_FALSE(ck.dropout_inside);
-  REQUIRE(u.code.recompute_calls.size() == 1);
+  CHECK_FALSE(ck.dropout_inside);  // Dropout(0.0), p(0.0), train = false
+  const auto& gf = fn(u, "GradForward");
+  CHECK_FALSE(gf.forward_no_grad);  // AutoGradMode(true) around the computation in forward
+  CHECK(gf.backward_recomputes);
+  REQUIRE(u.code.recompute_calls.size() == 2);
   CHECK_FALSE(u.code.recompute_calls[0].inputs_frozen);
+  CHECK_FALSE(u.code.recompute_calls[1].inputs_frozen);  // fed Recompute's output
   CHECK(u.code.nonscalar_backward.empty());  // y.backward(grads[0]) is the implementation's
+  CHECK(u.code.autograd_grad.empty());       // so is GradForward's grad()
 }
 
 TEST_CASE("cxx fixture: autograd::grad, backward(inputs) and a nested checkpoint") {
@@ -536,6 +541,13 @@ TEST_CASE("cxx client: compile errors come back located; --no-skip parses anyway
   auto usage = run_cxx_frontend(req);
   REQUIRE_FALSE(usage.ok());
   CHECK(usage.error().message.find("no-such-option") != std::string::npos);
+  // So is a -p folder without a compilation database (clang-tidy would go on without flags).
+  req.tool_flags.clear();
+  req.fixed_args = false;
+  req.compile_db_dir = t.path + "/nowhere";
+  auto no_db = run_cxx_frontend(req);
+  REQUIRE_FALSE(no_db.ok());
+  CHECK(no_db.error().message.find("no compile_commands.json") != std::string::npos);
 }
 
 TEST_CASE("cxx client: compile_commands.json through -p") {

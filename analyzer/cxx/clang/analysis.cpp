@@ -176,6 +176,8 @@ class Analyzer {
     const ValueDecl* target;  // the variable or field
   };
   std::vector<Pretrained> pretrained;
+  // What variables and fields are initialised or assigned with (for a Dropout's p).
+  llvm::DenseMap<const ValueDecl*, llvm::SmallVector<const Expr*, 2>> inits;
 
   ASTContext& ctx() { return ctx_; }
 
@@ -265,6 +267,7 @@ class Analyzer {
   };
   void scan_computation(const FunctionDecl* f, unsigned depth, Scan& s);
   bool is_dropout(const CallExpr* c);
+  bool zero_dropout_module(const Expr* module);
   std::optional<SourceLocation> mutation_at(const Stmt* s, const FunctionDecl* root);
   bool nonlocal_root(const Expr* e, const FunctionDecl* root, bool inplace_tensor, int depth = 0);
   std::vector<const FunctionDecl*> callables_in(const Expr* arg);
@@ -892,14 +895,10 @@ bool Analyzer::is_dropout(const CallExpr* c) {
     return false;
   };
   const FunctionDecl* f = c->getDirectCallee();
-  if (const auto* op = dyn_cast<CXXOperatorCallExpr>(c); op && op->getOperator() == OO_Call) {
-    const CXXRecordDecl* rd = record_of(op->getArg(0)->getType());
-    return rd && is_dropout_impl(holder_impl(rd));
-  }
+  const CXXRecordDecl* impl = nullptr;
+  if (const Expr* obj = module_object(c, &impl); obj && is_dropout_impl(impl))
+    return !zero_dropout_module(obj);
   if (!f) return false;
-  if (const auto* m = dyn_cast<CXXMethodDecl>(f); m && has_name(m, "forward")) {
-    if (is_dropout_impl(m->getParent())) return true;
-  }
   const std::string& n = qname(f);
   if (n == "at::dropout" || n == "at::dropout_" || n == "at::feature_dropout" ||
       n == "at::feature_dropout_" || n == "at::alpha_dropout" || n == "at::alpha_dropout_" ||
@@ -944,6 +943,38 @@ bool Analyzer::is_dropout(const CallExpr* c) {
                                                 "at::Tensor::multinomial",
                                                 "torch::nn::functional::rrelu"};
   return kRandom.count(n) != 0;
+}
+
+// A Dropout module whose every initialisation in the unit states p = 0 (Dropout(0.0),
+// DropoutOptions(0), .p(0)) draws nothing.
+bool Analyzer::zero_dropout_module(const Expr* module) {
+  const ValueDecl* d = module_decl(module);
+  auto it = d ? inits.find(d) : inits.end();
+  if (it == inits.end() || it->second.empty()) return false;
+  auto zero = [&](const Expr* e) {
+    Expr::EvalResult r;
+    if (!e || e->isValueDependent() || !e->EvaluateAsRValue(r, ctx_)) return false;
+    return (r.Val.isFloat() && r.Val.getFloat().isZero()) || (r.Val.isInt() && r.Val.getInt() == 0);
+  };
+  for (const Expr* init : it->second) {
+    bool found = false;
+    std::function<void(const Stmt*)> visit = [&](const Stmt* s) {
+      if (!s || found) return;
+      if (const auto* ce = dyn_cast<CXXConstructExpr>(s)) {
+        std::string n = qname(ce->getConstructor()->getParent());
+        if (n.find("Dropout") != std::string::npos && ce->getNumArgs() >= 1 && zero(ce->getArg(0)))
+          found = true;
+      } else if (const auto* mc = dyn_cast<CXXMemberCallExpr>(s)) {
+        if (const CXXMethodDecl* m = mc->getMethodDecl();
+            m && has_name(m, "p") && mc->getNumArgs() == 1 && zero(mc->getArg(0)))
+          found = true;
+      }
+      for (const Stmt* ch : s->children()) visit(ch);
+    };
+    visit(init);
+    if (!found) return false;
+  }
+  return true;
 }
 
 // Is the thing `e` names state that outlives one call of `root`: a member (through this), a
@@ -1843,6 +1874,18 @@ class Collector : public MatchFinder::MatchCallback {
       a_.rg_calls.push_back({rg, owner});
     } else if (const auto* rp = r.Nodes.getNodeAs<CallExpr>("regparam")) {
       a_.register_params.push_back({rp, owner});
+    } else if (const auto* iv = r.Nodes.getNodeAs<Expr>("init_value")) {
+      const ValueDecl* d = r.Nodes.getNodeAs<ValueDecl>("init_decl");
+      if (!d) {
+        if (const auto* lhs = r.Nodes.getNodeAs<Expr>("init_lhs")) {
+          const Expr* e = strip(lhs);
+          if (const auto* me = dyn_cast<MemberExpr>(e))
+            d = me->getMemberDecl();
+          else if (const auto* dre = dyn_cast<DeclRefExpr>(e))
+            d = dre->getDecl();
+        }
+      }
+      if (d) a_.inits[d].push_back(iv);
     } else if (const auto* fp = r.Nodes.getNodeAs<CallExpr>("pretrained")) {
       const auto* lhs = r.Nodes.getNodeAs<Expr>("lhs");
       const ValueDecl* target = r.Nodes.getNodeAs<ValueDecl>("target");
@@ -1920,6 +1963,24 @@ CodeFacts analyze_unit(ASTContext& ctx, const std::vector<Decl*>& user_decls,
   finder.addMatcher(cxxConstructorDecl(forEachConstructorInitializer(cxxCtorInitializer(
                         forField(fieldDecl().bind("target")), withInitializer(holding)))),
                     &col);
+
+  // Initialisations of Dropout modules (their p).
+  auto dropout_type = hasType(hasUnqualifiedDesugaredType(recordType(hasDeclaration(cxxRecordDecl(
+      hasAnyName("::torch::nn::Dropout", "::torch::nn::Dropout2d", "::torch::nn::Dropout3d",
+                 "::torch::nn::AlphaDropout", "::torch::nn::FeatureAlphaDropout"))))));
+  finder.addMatcher(cxxConstructorDecl(forEachConstructorInitializer(
+                        cxxCtorInitializer(forField(fieldDecl(dropout_type).bind("init_decl")),
+                                           withInitializer(expr().bind("init_value"))))),
+                    &col);
+  finder.addMatcher(
+      varDecl(dropout_type, hasInitializer(expr().bind("init_value"))).bind("init_decl"), &col);
+  finder.addMatcher(cxxOperatorCallExpr(hasOverloadedOperatorName("="),
+                                        hasArgument(0, expr(dropout_type).bind("init_lhs")),
+                                        hasArgument(1, expr().bind("init_value"))),
+                    &col);
+  finder.addMatcher(
+      fieldDecl(dropout_type, hasInClassInitializer(expr().bind("init_value"))).bind("init_decl"),
+      &col);
 
   std::vector<Decl*> saved = ctx.getTraversalScope();
   ctx.setTraversalScope(user_decls);

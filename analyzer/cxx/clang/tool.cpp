@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -242,7 +243,35 @@ void print_text(const Report& r) {
 
 }  // namespace
 
+// An explicit -p BUILD must hold a compilation database (clang-tidy would go on "without
+// flags", which only produces errors about missing headers).
+std::optional<std::string> bad_build_path(int argc, const char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    std::string dir;
+    if ((a == "-p" || a == "--p") && i + 1 < argc) {
+      dir = argv[i + 1];
+    } else if (a.rfind("-p=", 0) == 0 || a.rfind("--p=", 0) == 0) {
+      dir = a.substr(a.find('=') + 1);
+    } else {
+      continue;
+    }
+    for (const char* name : {"compile_commands.json", "compile_flags.txt"}) {
+      llvm::SmallString<256> p(dir);
+      llvm::sys::path::append(p, name);
+      if (llvm::sys::fs::exists(p)) return std::nullopt;
+    }
+    return "-p " + dir + ": no compile_commands.json (or compile_flags.txt) there";
+  }
+  return std::nullopt;
+}
+
 int main(int argc, const char** argv) {
+  if (auto bad = bad_build_path(argc, argv)) {
+    llvm::errs() << "gcheck-cxx: error: " << *bad << "\n";
+    return 2;
+  }
   auto parser = clang::tooling::CommonOptionsParser::create(argc, argv, gCategory, cl::OneOrMore);
   if (!parser) {
     llvm::errs() << "gcheck-cxx: error: " << llvm::toString(parser.takeError()) << "\n";
@@ -280,6 +309,10 @@ int main(int argc, const char** argv) {
           clang::tooling::getInsertArgumentAdjuster(("-resource-dir=" + gResourceDir).c_str(),
                                                     clang::tooling::ArgumentInsertPosition::BEGIN));
     }
+    // Errors go into the report, not to stderr ("N errors generated", "Error while processing").
+    tool.appendArgumentsAdjuster(clang::tooling::getInsertArgumentAdjuster(
+        "-fno-caret-diagnostics", clang::tooling::ArgumentInsertPosition::BEGIN));
+    tool.setPrintErrorMessage(false);
     ErrorCollector errors(u);
     tool.setDiagnosticConsumer(&errors);
     Factory factory(u);
