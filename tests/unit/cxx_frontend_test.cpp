@@ -351,15 +351,19 @@ TEST_CASE("cxx fixture: RNG saved and restored, inputs that require grad") {
   const std::string f = "rng_restored_inputs_require_grad.cpp";
   const UnitReport& u = unit(f);
   compiled_cleanly(u);
-  REQUIRE(u.code.recompute_functions.size() == 1);
-  const auto& ck = fn(u, "CheckpointBlock");
-  CHECK(ck.backward_recomputes);
-  CHECK(ck.saves_rng);
-  CHECK(ck.dropout_inside);
-  check_at(ck.dropout_loc, f, "torch::nn::functional::dropout(");
-  REQUIRE(u.code.recompute_calls.size() == 2);
+  REQUIRE(u.code.recompute_functions.size() == 2);
+  for (const char* name : {"CheckpointBlock", "GuardedCheckpoint"}) {
+    INFO(name);
+    const auto& ck = fn(u, name);
+    CHECK(ck.backward_recomputes);
+    CHECK(ck.saves_rng);  // set_state before the recompute, directly or in the guard's constructor
+    CHECK(ck.dropout_inside);
+    check_at(ck.dropout_loc, f, "torch::nn::functional::dropout(");
+  }
+  REQUIRE(u.code.recompute_calls.size() == 3);
   check_at(u.code.recompute_calls[0].call.loc, f, "CheckpointBlock::apply(h");
-  check_at(u.code.recompute_calls[1].call.loc, f, "CheckpointBlock::apply(x");
+  check_at(u.code.recompute_calls[1].call.loc, f, "GuardedCheckpoint::apply(h");
+  check_at(u.code.recompute_calls[2].call.loc, f, "CheckpointBlock::apply(x");
   for (const auto& c : u.code.recompute_calls) {
     CHECK_FALSE(c.inputs_frozen);
     CHECK_FALSE(c.frozen_source_loc.known());
@@ -430,10 +434,12 @@ TEST_CASE("cxx fixture: std::function computation, state mutation, detach and no
   CHECK(typed.dropout_inside);
   check_at(typed.dropout_loc, f, "drop->forward");
   CHECK_FALSE(typed.saves_rng);  // reseeded only after recomputing
-  REQUIRE(u.code.recompute_calls.size() == 3);
+  REQUIRE(u.code.recompute_calls.size() == 5);
   const auto& y1 = u.code.recompute_calls[0];
   const auto& y2 = u.code.recompute_calls[1];
   const auto& y3 = u.code.recompute_calls[2];
+  const auto& y4 = u.code.recompute_calls[3];
+  const auto& probe = u.code.recompute_calls[4];
   check_at(y1.call.loc, f, "Checkpoint::apply(feats");
   CHECK(y1.inputs_frozen);
   check_at(y1.frozen_source_loc, f, "no_grad;");
@@ -443,6 +449,11 @@ TEST_CASE("cxx fixture: std::function computation, state mutation, detach and no
   check_at(y3.call.loc, f, "TypedCheckpoint<DropBlockImpl>::apply");
   CHECK(y3.call.callee == "TypedCheckpoint::apply");
   CHECK_FALSE(y3.inputs_frozen);
+  check_at(y4.call.loc, f, "Checkpoint::apply(frozen_features");
+  CHECK(y4.inputs_frozen);  // through the helper's return, computed under its guard
+  check_at(y4.frozen_source_loc, f, "guard;");
+  check_at(probe.call.loc, f, "Checkpoint::apply(encoder(x)");
+  CHECK_FALSE(probe.inputs_frozen);  // under NoGradGuard itself: inference
 }
 
 TEST_CASE("cxx fixture: a unit without LibTorch is skipped before parsing") {

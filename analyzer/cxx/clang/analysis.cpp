@@ -127,6 +127,8 @@ struct BodyIndex {
   llvm::DenseMap<const VarDecl*, llvm::SmallVector<size_t, 4>> defs_of;
   llvm::DenseMap<const VarDecl*, const CXXForRangeStmt*> range_loops;
   std::vector<const ReturnStmt*> returns;
+  std::vector<const CXXConstructExpr*>
+      ctors;  // constructions (an RAII guard's constructor runs code)
   llvm::DenseMap<const ReturnStmt*, Ctl> return_ctl;
 };
 
@@ -254,10 +256,13 @@ class Analyzer {
   bool is_reentry(const CallExpr* c);
   enum class Rng : uint8_t { None, Capture, Restore };
   Rng rng_kind(const CallExpr* c);
+  // The first call (in source order, following calls and constructors into the unit's own
+  // functions `depth` levels) for which `pred` holds; `top` gets where, in `f` itself, it
+  // happens.
   template <class Pred>
   const CallExpr* first_call(const FunctionDecl* f, Pred pred, unsigned depth,
                              llvm::DenseSet<const FunctionDecl*>& seen,
-                             const CallExpr** top = nullptr);
+                             SourceLocation* top = nullptr);
   void analyze_fn_class(const CXXRecordDecl* rd, CodeFacts& out);
   struct Scan {
     const CXXRecordDecl* self = nullptr;
@@ -606,6 +611,7 @@ class IndexBuilder {
       bi_.returns.push_back(rs);
       bi_.return_ctl[rs] = ctl_;
     }
+    if (const auto* ce = dyn_cast<CXXConstructExpr>(s)) bi_.ctors.push_back(ce);
     if (const auto* call = dyn_cast<CallExpr>(s)) {
       bi_.call_pos[call] = bi_.calls.size();
       bi_.calls.push_back({call, st.grad, st.guard, ctl_});
@@ -737,6 +743,13 @@ std::vector<const FunctionDecl*> Analyzer::targets(const CallExpr* c) {
 Analyzer::CallKey Analyzer::computation_key(const CallExpr* c) {
   auto ptr = [](const void* p) { return std::to_string(reinterpret_cast<uintptr_t>(p)); };
   if (const CXXRecordDecl* fn = apply_target(c)) return {"apply:" + ptr(pattern_of(fn)), false};
+  // A computation produces values: a helper returning nothing, a flag or a pointer (the module
+  // fetched back from ctx, a check of the inputs) is not what a checkpoint wraps.
+  if (!c->isTypeDependent()) {
+    QualType t = c->getType().getNonReferenceType();
+    if (t->isVoidType() || t->isBuiltinType() || t->isPointerType() || t->isEnumeralType())
+      return {};
+  }
   if (const auto* op = dyn_cast<CXXOperatorCallExpr>(c)) {
     if (op->getOperator() != OO_Call) return {};
     QualType t = op->getArg(0)->getType().getNonReferenceType();
@@ -830,25 +843,33 @@ Analyzer::Rng Analyzer::rng_kind(const CallExpr* c) {
 template <class Pred>
 const CallExpr* Analyzer::first_call(const FunctionDecl* f, Pred pred, unsigned depth,
                                      llvm::DenseSet<const FunctionDecl*>& seen,
-                                     const CallExpr** top) {
+                                     SourceLocation* top) {
   const FunctionDecl* def = body_of(f);
   if (!def || !seen.insert(def).second) return nullptr;
   BodyIndex& bi = index(def);
-  // Calls in source order (the index holds them in walk order, which is close; sort to be sure).
-  std::vector<const CallRec*> calls;
-  for (const auto& r : bi.calls) calls.push_back(&r);
-  std::sort(calls.begin(), calls.end(), [&](const CallRec* a, const CallRec* b) {
-    return before(a->call->getBeginLoc(), b->call->getBeginLoc());
-  });
-  for (const CallRec* r : calls) {
-    if (pred(r->call)) {
-      if (top) *top = r->call;
-      return r->call;
+  // Calls and constructions in source order.
+  std::vector<std::pair<SourceLocation, const Expr*>> events;
+  for (const auto& r : bi.calls) events.emplace_back(r.call->getBeginLoc(), r.call);
+  for (const CXXConstructExpr* ce : bi.ctors) {
+    const CXXConstructorDecl* ctor = ce->getConstructor();
+    if (ctor && user_decl(ctor)) events.emplace_back(ce->getBeginLoc(), ce);
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [&](const auto& a, const auto& b) { return before(a.first, b.first); });
+  for (const auto& [at, e] : events) {
+    std::vector<const FunctionDecl*> next;
+    if (const auto* call = dyn_cast<CallExpr>(e)) {
+      if (pred(call)) {
+        if (top) *top = at;
+        return call;
+      }
+      if (depth > 0) next = targets(call);
+    } else if (depth > 0) {
+      next.push_back(cast<CXXConstructExpr>(e)->getConstructor());
     }
-    if (depth == 0) continue;
-    for (const FunctionDecl* t : targets(r->call)) {
+    for (const FunctionDecl* t : next) {
       if (const CallExpr* hit = first_call(t, pred, depth - 1, seen, nullptr)) {
-        if (top) *top = r->call;
+        if (top) *top = at;
         return hit;
       }
     }
@@ -1231,13 +1252,12 @@ void Analyzer::analyze_fn_class(const CXXRecordDecl* rd, CodeFacts& out) {
   bool captured = first_call(
                       fdef, [&](const CallExpr* c) { return rng_kind(c) != Rng::None; },
                       opts_.max_call_depth, s1) != nullptr;
-  const CallExpr* restore_top = nullptr;
+  SourceLocation restore_at;
   bool restored = first_call(
                       bdef, [&](const CallExpr* c) { return rng_kind(c) == Rng::Restore; },
-                      opts_.max_call_depth, s2, &restore_top) != nullptr;
-  f.saves_rng =
-      captured && restored && restore_top &&
-      (first_recompute.isInvalid() || before(restore_top->getBeginLoc(), first_recompute));
+                      opts_.max_call_depth, s2, &restore_at) != nullptr;
+  f.saves_rng = captured && restored && restore_at.isValid() &&
+                (first_recompute.isInvalid() || before(restore_at, first_recompute));
 
   // The computation itself: what the wrapped calls run, and, when forward calls something
   // it was handed (a std::function, a function pointer), what the apply calls hand it.
@@ -1758,7 +1778,10 @@ CodeFacts Analyzer::run() {
     r.call.loc = loc(a->call->getSourceRange());
     r.call.callee = qname(pattern_of(a->fn)) + "::apply";
     r.function = out.recompute_functions[it->second].name;
-    r.inputs_frozen = any_tensor && p.kind == Prov::Frozen;
+    // A call that itself runs under NoGradGuard is inference: nothing trains through it.
+    const CallRec* own = call_rec(a->call, a->owner);
+    bool inference = own && own->grad == Grad::Off;
+    r.inputs_frozen = any_tensor && p.kind == Prov::Frozen && !inference;
     if (r.inputs_frozen) r.frozen_source_loc = loc(p.src);
     if (!seen_calls
              .insert({r.call.loc.file, r.call.loc.span.begin.line, r.call.loc.span.begin.column})
