@@ -377,7 +377,7 @@ TEST_CASE("cxx fixture: no dropout (p = 0, train = false) and no RNG restore") {
   const std::string f = "no_dropout.cpp";
   const UnitReport& u = unit(f);
   compiled_cleanly(u);
-  REQUIRE(u.code.recompute_functions.size() == 2);
+  REQUIRE(u.code.recompute_functions.size() == 3);
   const auto& ck = fn(u, "Recompute");
   check_at(ck.loc, f, "Recompute : public");
   CHECK(ck.forward_no_grad);  // implied: Function::apply runs forward without grad
@@ -387,9 +387,14 @@ TEST_CASE("cxx fixture: no dropout (p = 0, train = false) and no RNG restore") {
   const auto& gf = fn(u, "GradForward");
   CHECK_FALSE(gf.forward_no_grad);  // AutoGradMode(true) around the computation in forward
   CHECK(gf.backward_recomputes);
-  REQUIRE(u.code.recompute_calls.size() == 2);
-  CHECK_FALSE(u.code.recompute_calls[0].inputs_frozen);
-  CHECK_FALSE(u.code.recompute_calls[1].inputs_frozen);  // fed Recompute's output
+  const auto& cb = fn(u, "CallbackCheckpoint");  // a C callback through a function pointer
+  check_at(cb.loc, f, "CallbackCheckpoint : public");
+  CHECK(cb.forward_no_grad);
+  CHECK(cb.backward_recomputes);
+  CHECK_FALSE(cb.dropout_inside);  // opaque: nothing to see
+  REQUIRE(u.code.recompute_calls.size() == 3);
+  check_at(u.code.recompute_calls[0].call.loc, f, "CallbackCheckpoint::apply(x");
+  for (const auto& c : u.code.recompute_calls) CHECK_FALSE(c.inputs_frozen);
   CHECK(u.code.nonscalar_backward.empty());  // y.backward(grads[0]) is the implementation's
   CHECK(u.code.autograd_grad.empty());       // so is GradForward's grad()
 }

@@ -253,6 +253,7 @@ class Analyzer {
     bool indirect = false;  // std::function, a function pointer, a dependent call
   };
   CallKey computation_key(const CallExpr* c);
+  bool produces_values(const CallExpr* c);
   bool is_reentry(const CallExpr* c);
   enum class Rng : uint8_t { None, Capture, Restore };
   Rng rng_kind(const CallExpr* c);
@@ -740,16 +741,19 @@ std::vector<const FunctionDecl*> Analyzer::targets(const CallExpr* c) {
 // A call that runs user computation (what a checkpoint wraps): a module's forward, a user
 // function or functor, a lambda, a std::function or function pointer, another Function's
 // apply. Tensor operations and library calls are not.
+// A helper of the unit that returns nothing, a flag or a pointer (the module fetched back from
+// ctx, a check of the inputs) is not what a checkpoint wraps. (Calls through function pointers
+// and std::function are not judged by their type: an FFI callback may return a handle.)
+bool Analyzer::produces_values(const CallExpr* c) {
+  if (c->isTypeDependent()) return true;
+  QualType t = c->getType().getNonReferenceType();
+  if (const auto* p = t->getAs<PointerType>()) return is_tensor(p->getPointeeType());
+  return !(t->isVoidType() || t->isBuiltinType() || t->isEnumeralType());
+}
+
 Analyzer::CallKey Analyzer::computation_key(const CallExpr* c) {
   auto ptr = [](const void* p) { return std::to_string(reinterpret_cast<uintptr_t>(p)); };
   if (const CXXRecordDecl* fn = apply_target(c)) return {"apply:" + ptr(pattern_of(fn)), false};
-  // A computation produces values: a helper returning nothing, a flag or a pointer (the module
-  // fetched back from ctx, a check of the inputs) is not what a checkpoint wraps.
-  if (!c->isTypeDependent()) {
-    QualType t = c->getType().getNonReferenceType();
-    if (t->isVoidType() || t->isBuiltinType() || t->isPointerType() || t->isEnumeralType())
-      return {};
-  }
   if (const auto* op = dyn_cast<CXXOperatorCallExpr>(c)) {
     if (op->getOperator() != OO_Call) return {};
     QualType t = op->getArg(0)->getType().getNonReferenceType();
@@ -774,14 +778,14 @@ Analyzer::CallKey Analyzer::computation_key(const CallExpr* c) {
     }
     const FunctionDecl* pat =
         m->getTemplateInstantiationPattern() ? m->getTemplateInstantiationPattern() : m;
-    if (user_decl(pat) && !is_fn_class(m->getParent()))
+    if (user_decl(pat) && !is_fn_class(m->getParent()) && produces_values(c))
       return {"fn:" + ptr(pat->getCanonicalDecl()), m->isVirtual()};
     return {};
   }
   if (const FunctionDecl* f = c->getDirectCallee()) {
     const FunctionDecl* pat =
         f->getTemplateInstantiationPattern() ? f->getTemplateInstantiationPattern() : f;
-    if (user_decl(pat)) return {"fn:" + ptr(pat->getCanonicalDecl()), false};
+    if (user_decl(pat) && produces_values(c)) return {"fn:" + ptr(pat->getCanonicalDecl()), false};
     return {};
   }
   // Not a direct call: a function pointer, or a call that depends on a template parameter.
