@@ -24,13 +24,6 @@ using namespace gcheck::cxx;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // A temporary folder, removed with its files.
 struct TempDir {
   std::string path;
@@ -219,6 +212,13 @@ TEST_CASE("cxx client: a missing gcheck-cxx says how to get it") {
 // ------------------------------------------------------------------
 
 namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 const std::string kFixtures = std::string(GCHECK_SOURCE_DIR) + "/tests/fixtures/cpp/";
 const std::vector<std::string> kFixtureFiles = {"frozen_embedding_dropout.cpp",
