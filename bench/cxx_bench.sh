@@ -51,7 +51,7 @@ col() { awk -v c="$1" '{ print $c }' "$tmp/$2" | median; }
 sw=$(col 1 syntax) sc=$(col 2 syntax)
 cw=$(col 1 cxx) cc=$(col 2 cxx)
 fw=$(col 1 full) fc=$(col 2 full)
-am=$(median < "$tmp/analysis")
+am=$(median < "$tmp/analysis" | awk '{ printf "%.1f", $1 }')
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # Startup: many short runs, median milliseconds per run.
