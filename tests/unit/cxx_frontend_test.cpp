@@ -439,12 +439,13 @@ TEST_CASE("cxx fixture: std::function computation, state mutation, detach and no
   CHECK(typed.dropout_inside);
   check_at(typed.dropout_loc, f, "drop->forward");
   CHECK_FALSE(typed.saves_rng);  // reseeded only after recomputing
-  REQUIRE(u.code.recompute_calls.size() == 5);
+  REQUIRE(u.code.recompute_calls.size() == 6);
   const auto& y1 = u.code.recompute_calls[0];
   const auto& y2 = u.code.recompute_calls[1];
   const auto& y3 = u.code.recompute_calls[2];
   const auto& y4 = u.code.recompute_calls[3];
-  const auto& probe = u.code.recompute_calls[4];
+  const auto& y5 = u.code.recompute_calls[4];
+  const auto& probe = u.code.recompute_calls[5];
   check_at(y1.call.loc, f, "Checkpoint::apply(feats");
   CHECK(y1.inputs_frozen);
   check_at(y1.frozen_source_loc, f, "no_grad;");
@@ -457,6 +458,8 @@ TEST_CASE("cxx fixture: std::function computation, state mutation, detach and no
   check_at(y4.call.loc, f, "Checkpoint::apply(frozen_features");
   CHECK(y4.inputs_frozen);  // through the helper's return, computed under its guard
   check_at(y4.frozen_source_loc, f, "guard;");
+  check_at(y5.call.loc, f, "Checkpoint::apply(mixed");
+  CHECK_FALSE(y5.inputs_frozen);  // `mixed += encoder(x)` adds a term that requires grad
   check_at(probe.call.loc, f, "Checkpoint::apply(encoder(x)");
   CHECK_FALSE(probe.inputs_frozen);  // under NoGradGuard itself: inference
 }

@@ -111,7 +111,9 @@ struct CallRec {
 };
 
 struct DefRec {
-  enum Kind : uint8_t { Value, MarkGrad, MarkFrozen } kind = Value;
+  // Value: `v = e` or an initialiser (kills earlier definitions); Update: `v += e`,
+  // `v.add_(e)` (combines with them); MarkGrad/MarkFrozen: requires_grad_(true/false), detach_().
+  enum Kind : uint8_t { Value, Update, MarkGrad, MarkFrozen } kind = Value;
   const VarDecl* var = nullptr;
   const Expr* value = nullptr;
   SourceLocation at;  // where it takes effect: the end of its statement
@@ -627,9 +629,15 @@ class IndexBuilder {
 
   void on_call(const CallExpr* call, State& st) {
     if (const auto* op = dyn_cast<CXXOperatorCallExpr>(call)) {
-      if (op->getOperator() == OO_Equal && op->getNumArgs() == 2) {
+      OverloadedOperatorKind k = op->getOperator();
+      if (k == OO_Equal && op->getNumArgs() == 2) {
         if (const VarDecl* v = local_var(op->getArg(0)))
           add_def(DefRec::Value, v, op->getArg(1), op->getEndLoc());
+      } else if ((k == OO_PlusEqual || k == OO_MinusEqual || k == OO_StarEqual ||
+                  k == OO_SlashEqual) &&
+                 op->getNumArgs() == 2) {
+        if (const VarDecl* v = local_var(op->getArg(0)))
+          add_def(DefRec::Update, v, op, op->getEndLoc());
       }
       return;
     }
@@ -651,6 +659,8 @@ class IndexBuilder {
                 mc->getBeginLoc());
       } else if (name == "detach_") {
         add_def(DefRec::MarkFrozen, v, nullptr, mc->getEndLoc(), mc->getBeginLoc());
+      } else if (name.endswith("_")) {
+        add_def(DefRec::Update, v, mc, mc->getEndLoc());  // an in-place op: h.add_(x)
       }
       return;
     }
@@ -738,9 +748,6 @@ std::vector<const FunctionDecl*> Analyzer::targets(const CallExpr* c) {
 
 // ---- the computation a recompute Function wraps ------------------------------------------------
 
-// A call that runs user computation (what a checkpoint wraps): a module's forward, a user
-// function or functor, a lambda, a std::function or function pointer, another Function's
-// apply. Tensor operations and library calls are not.
 // A helper of the unit that returns nothing, a flag or a pointer (the module fetched back from
 // ctx, a check of the inputs) is not what a checkpoint wraps. (Calls through function pointers
 // and std::function are not judged by their type: an FFI callback may return a handle.)
@@ -751,6 +758,9 @@ bool Analyzer::produces_values(const CallExpr* c) {
   return !(t->isVoidType() || t->isBuiltinType() || t->isEnumeralType());
 }
 
+// A call that runs user computation (what a checkpoint wraps): a module's forward, a user
+// function or functor, a lambda, a std::function or function pointer, another Function's
+// apply. Tensor operations and library calls are not.
 Analyzer::CallKey Analyzer::computation_key(const CallExpr* c) {
   auto ptr = [](const void* p) { return std::to_string(reinterpret_cast<uintptr_t>(p)); };
   if (const CXXRecordDecl* fn = apply_target(c)) return {"apply:" + ptr(pattern_of(fn)), false};
@@ -1534,7 +1544,7 @@ Prov Analyzer::classify_var(const VarDecl* v, const Use& u) {
   const DefRec* dominating = nullptr;
   for (size_t i : it->second) {
     const DefRec& d = bi.defs[i];
-    if (!before(d.at, u.at)) continue;
+    if (d.kind == DefRec::Update || !before(d.at, u.at)) continue;
     if (same_owner && !prefix(d.ctl, u.ctl)) continue;
     if (!dominating || before(dominating->at, d.at)) dominating = &d;
   }
