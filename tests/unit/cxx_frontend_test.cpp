@@ -403,15 +403,19 @@ TEST_CASE("cxx fixture: autograd::grad, backward(inputs) and a nested checkpoint
   const std::string f = "grad_and_nested.cpp";
   const UnitReport& u = unit(f);
   compiled_cleanly(u);
-  REQUIRE(u.code.recompute_functions.size() == 2);
+  REQUIRE(u.code.recompute_functions.size() == 4);
   const auto& inner = fn(u, "InnerCheckpoint");
   const auto& outer = fn(u, "OuterCheckpoint");
+  const auto& leaf = fn(u, "LeafCheckpoint");
+  CHECK(leaf.nested);  // applied directly in TwiceCheckpoint's forward (and backward)
+  check_at(leaf.nested_loc, f, "LeafCheckpoint::apply(x, m);");
+  CHECK_FALSE(fn(u, "TwiceCheckpoint").nested);
   CHECK(inner.backward_recomputes);  // through the run() template helper, grad() re-entry
   CHECK(inner.nested);
   check_at(inner.nested_loc, f, "InnerCheckpoint::apply(x");
   CHECK_FALSE(outer.nested);
   CHECK_FALSE(outer.dropout_inside);
-  REQUIRE(u.code.recompute_calls.size() == 2);
+  REQUIRE(u.code.recompute_calls.size() == 5);  // Inner, Leaf twice, Outer, Twice
   for (const auto& c : u.code.recompute_calls) CHECK_FALSE(c.inputs_frozen);
   // The implementations' own grad()/backward() calls are not the program's.
   REQUIRE(u.code.autograd_grad.size() == 2);
