@@ -247,7 +247,7 @@ struct Scanner {
         return true;
       }
       if (std::string next = resolve(d, here); !next.empty()) {
-        if (scan(next, next)) return true;
+        if (scan(next, relative_to_cwd(next))) return true;
       }
     }
     return false;

@@ -597,4 +597,39 @@ TEST_CASE("cxx client: compile_commands.json through -p") {
   CHECK(u.code.recompute_functions.empty());
 }
 
+// The real subject: the runtime probe's C++ translation of torch.utils.checkpoint
+// (runtime_probe/checkpoint.cpp, merged from the probe's branch). Its reentrant engine must be
+// recognised, with its RNG stash and fork; its non-reentrant frame (NoopSaveInputs, which
+// saves and never recomputes) must not.
+TEST_CASE("cxx: the probe's reentrant checkpoint engine is recognised") {
+  const std::string src = std::string(GCHECK_SOURCE_DIR) + "/runtime_probe/checkpoint.cpp";
+  struct stat st {};
+  if (::stat(src.c_str(), &st) != 0) {
+    MESSAGE("runtime_probe/checkpoint.cpp is not in this tree");
+    return;
+  }
+  CxxRequest req;
+  req.files = {src};
+  req.fixed_args = true;
+  req.extra_args = {"-std=c++20", "-I" GCHECK_SOURCE_DIR, "-isystem", GCHECK_LIBTORCH_API_INCLUDE};
+  req.binary = GCHECK_CXX_BIN;
+  auto r = run_cxx_frontend(req);
+  REQUIRE(r.ok());
+  REQUIRE(r.value().units.size() == 1);
+  const UnitReport& u = r.value().units[0];
+  CHECK(u.analyzed);
+  CHECK(u.error_count == 0);
+  REQUIRE(u.code.recompute_functions.size() == 1);
+  const auto& f = u.code.recompute_functions[0];
+  CHECK(f.name == "gprobe::CheckpointFunction");
+  CHECK(f.loc.file == src);
+  CHECK(f.forward_no_grad);
+  CHECK(f.backward_recomputes);
+  CHECK(f.saves_rng);  // stash_rng in forward; ForkRng and restore_rng before ctx_run in backward
+  CHECK_FALSE(f.dropout_inside);
+  CHECK_FALSE(f.mutates_state);
+  REQUIRE_FALSE(u.code.recompute_calls.empty());
+  for (const auto& c : u.code.recompute_calls) CHECK(c.function == "gprobe::CheckpointFunction");
+}
+
 #endif  // GCHECK_CXX_BIN
