@@ -62,11 +62,18 @@ class GcheckCheck : public ClangTidyCheck {
     return sm.translateFileLineCol(*fe, l.span.begin.line, l.span.begin.column);
   }
 
+  // A Function whose forward turns grad back on builds its graph there: no lost gradients.
+  static bool forward_no_grad(const gcheck::CodeFacts& c, const std::string& name) {
+    for (const auto& f : c.recompute_functions)
+      if (f.name == name) return f.forward_no_grad;
+    return false;
+  }
+
   void report(ASTContext& ctx, const gcheck::CodeFacts& c) {
     switch (code_) {
       case Code::GC101:
         for (const auto& call : c.recompute_calls) {
-          if (!call.inputs_frozen) continue;
+          if (!call.inputs_frozen || !forward_no_grad(c, call.function)) continue;
           diag(at(ctx, call.call.loc),
                "reentrant checkpoint '%0' is fed tensors that do not require grad: its forward "
                "runs without grad, so the layers it wraps get no gradient [GC101]")
