@@ -217,7 +217,6 @@ struct Scanner {
   std::set<std::string> seen;
   size_t read = 0;
   std::string found;    // the reason, once something may include LibTorch
-  std::string cwd_dir;  // the command's folder
 
   // Returns true when the search can stop (something may include LibTorch).
   bool scan(const std::string& path, const std::string& display) {
@@ -278,7 +277,7 @@ IncludeScan scan_includes(const std::string& main_file, const std::vector<std::s
                           const std::string& display) {
   IncludeScan r;
   SearchPath sp = search_path(args, directory);
-  Scanner sc{sp, opts, {}, 0, {}, directory};
+  Scanner sc{sp, opts, {}, 0, {}};
   for (const auto& f : sp.forced) {
     if (f.rfind("<pch>", 0) == 0) {
       r.may_include_libtorch = true;

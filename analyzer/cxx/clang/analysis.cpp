@@ -183,8 +183,6 @@ class Analyzer {
   // What variables and fields are initialised or assigned with (for a Dropout's p).
   llvm::DenseMap<const ValueDecl*, llvm::SmallVector<const Expr*, 2>> inits;
 
-  ASTContext& ctx() { return ctx_; }
-
  private:
   // names and types
   const std::string& qname(const NamedDecl* d) { return names_.of(d); }
