@@ -253,7 +253,7 @@ Callee Extractor::callee_of(TSNode call) const {
       const Binding& b = f.bindings->front();
       if (b.kind == Binding::Kind::Assign && is(b.value, y.call)) {
         Value v = ev_.eval(b.value, f.scope);
-        if (v.kind == Value::Kind::Partial) {
+        if (v.kind == Value::Kind::Partial && !v.s.empty()) {
           c.qual = v.s;
           c.partial = std::move(v);
         }

@@ -171,6 +171,12 @@ void Extractor::freeze(TSNode target, TSNode value_node, const Value& value, TSN
     std::string recv(m_.text(lp->receiver));
     std::string what =
         recv + (lp->kind == Loop::Kind::NamedParameters ? ".named_parameters()" : ".parameters()");
+    // for layer in model.layers[:8]: for p in layer.parameters(): the receiver is one item of
+    // an outer loop, not a whole model.
+    const Loop* outer = is(lp->receiver, y.identifier) ? loop_var(recv) : nullptr;
+    bool whole = !outer && whole_module_text(recv);
+    std::string reach = outer ? recv + " " + std::string(m_.text(outer->iterable)) : recv;
+    if (outer) what = fmt::format("{} for each {} in {}", what, recv, short_text(m_, outer->iterable));
     if (!ts_node_is_null(sel.unread)) {
       fz.target = fmt::format("{} where {}", what, short_text(m_, sel.unread));
       sink_.unreadable(
@@ -183,14 +189,14 @@ void Extractor::freeze(TSNode target, TSNode value_node, const Value& value, TSN
       for (const auto& s : sel.keep_frozen) fz.embeddings |= names_embeddings(s);
     } else if (!sel.all_but.empty()) {
       fz.target = fmt::format("{} except those named like {}", what, join(sel.all_but));
-      fz.whole_model = whole_module_text(recv);
+      fz.whole_model = whole;
       bool embeddings_kept = false;
       for (const auto& s : sel.all_but) embeddings_kept |= names_embeddings(s);
       fz.embeddings = !embeddings_kept;
     } else {
       fz.target = what;
-      fz.whole_model = whole_module_text(recv);
-      fz.embeddings = fz.whole_model || names_embeddings(recv);
+      fz.whole_model = whole;
+      fz.embeddings = whole || names_embeddings(reach);
     }
     code_.freezes.push_back(std::move(fz));
     return;

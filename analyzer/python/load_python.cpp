@@ -26,6 +26,10 @@ Result<std::shared_ptr<Facts>> python_facts(SourcePtr src, const InputLimits& li
         "a Python file that mentions none of torch, transformers, trl, peft, unsloth, checkpoint";
     return f;
   }
+  if (size_t nul = src->text().find('\0'); nul != std::string::npos) {
+    Pos p = src->pos_of(nul);
+    return InputError{Location{src->display(), Span{p, p}}, "source code cannot contain null bytes"};
+  }
   auto m = py::parse_module(src);
   if (!m) return m.error();
   f->format = Format::Python;

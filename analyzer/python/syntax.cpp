@@ -132,6 +132,14 @@ std::optional<InputError> first_tree_error(const Module& m) {
   return InputError{m.loc(m.root()), "syntax error"};
 }
 
+// Leading spaces and tabs of a 0-based row.
+uint32_t line_indent(const Module& m, uint32_t row) {
+  std::string_view l = m.source().line(row + 1);
+  uint32_t n = 0;
+  while (n < l.size() && (l[n] == ' ' || l[n] == '\t')) ++n;
+  return n;
+}
+
 bool starts_line(const Module& m, TSNode n) {
   const std::string& t = m.source().text();
   uint32_t b = ts_node_start_byte(n);
@@ -182,12 +190,18 @@ std::optional<InputError> check_block(const Module& m, TSNode container, int dep
       if (!column) {
         column = col;
         if (s != y.case_clause && container.id == m.root().id && col != 0) {
-          return InputError{m.loc(c), "syntax error: unexpected indent"};
+          bool dedent = i > 0 && line_indent(m, ts_node_end_point(ts_node_named_child(container, i - 1)).row) > col;
+          return InputError{m.loc(c), dedent ? "syntax error: unindent does not match any outer "
+                                               "indentation level"
+                                             : "syntax error: unexpected indent"};
         }
       } else if (col != *column) {
-        return InputError{m.loc(c), col > *column ? "syntax error: unexpected indent"
-                                                  : "syntax error: unindent does not match any "
-                                                    "outer indentation level"};
+        // Deeper than its siblings after a more deeply indented line: a dedent to a level
+        // that was never opened.
+        bool dedent = col < *column || (i > 0 && line_indent(m, ts_node_end_point(ts_node_named_child(container, i - 1)).row) > col);
+        return InputError{m.loc(c), dedent ? "syntax error: unindent does not match any outer "
+                                             "indentation level"
+                                           : "syntax error: unexpected indent"};
       }
     }
     if (is_compound(s)) {

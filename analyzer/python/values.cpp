@@ -245,8 +245,7 @@ Value Evaluator::eval_call(TSNode call, int scope, uint32_t depth) const {
       if (is(a, y.comment)) continue;
       if (first) {
         first = false;
-        p.s = scopes_.qualify(a, scope);
-        if (p.s.empty()) return unknown(call, "functools.partial of a local function");
+        p.s = scopes_.qualify(a, scope);  // "" for a function of the script's own
         continue;
       }
       if (is(a, y.keyword_argument)) {

@@ -34,6 +34,7 @@ struct Value {
   int64_t i = 0;
   double d = 0;
   std::string s;                  // Str: the text; Ref: the qualified name; Partial: the callee's
+                                  // qualified name ("" for a function of the script's own)
   std::vector<Value> items;       // List/Tuple/Set: elements; Dict: values; Partial: keyword values
   std::vector<Value> keys;        // Dict: keys; Partial: keyword names (Str)
   std::vector<TSNode> key_nodes;  // Dict and Partial: where each key is written
