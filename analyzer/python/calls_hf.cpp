@@ -335,16 +335,18 @@ void Extractor::trainer_call(TSNode call, const Callee& c, const Args& a, std::s
   if (!kind.empty()) sink_.put(f_.trainer, fact(kind, c.fn, c.fn, cls));
   if (trl) sink_.put(f_.trl, fact(true, c.fn, c.fn, cls));
   if (Option o = option(a, "peft_config"); o.found && o.value.kind != Value::Kind::None) {
+    // PEFT is on only where the config is one the file spells out: `peft_config=get_peft_config(
+    // model_args)` may well be None at run time.
     TSNode expr = field(ts_node_parent(o.key), sym().f_value);
-    sink_.put(f_.use_peft, fact(true, ts_node_is_null(expr) ? o.key : expr, o.key, "peft_config"));
     if (auto ad = adapter_of(expr)) {
+      sink_.put(f_.use_peft, fact(true, expr, o.key, "peft_config"));
       sink_.put(f_.adapter, fact(ad->first, ad->second, o.key, "peft_config"));
       f_.adapter->raw = short_text(m_, ad->second);
     } else {
-      sink_.unknown(f_.adapter,
-                    Unreadable{loc(o.key), "peft_config",
-                               fmt::format("`{}`: the adapter type is known only at run time",
-                                           short_text(m_, expr))});
+      Unreadable u{loc(ts_node_is_null(expr) ? o.key : expr), "peft_config",
+                   fmt::format("`{}` is known only at run time (it may be None, or any adapter)",
+                               short_text(m_, expr))};
+      sink_.unknown(f_.use_peft, u);
     }
   }
   if (Option o = option(a, "model"); o.found && o.value.kind == Value::Kind::Str) {
@@ -464,9 +466,9 @@ void Extractor::from_pretrained_call(TSNode call, const Callee& c, const Args& a
   }
   if (name.found) {
     if (name.value.kind == Value::Kind::Str)
-      sink_.put(f_.model_name, fact(name.value.s, name.value.node, name.key, "from_pretrained"));
+      sink_.put(f_.model_name, fact(name.value.s, name.value.node, name.key, "pretrained_model_name_or_path"));
     else
-      sink_.unknown(f_.model_name, unreadable(name.value, name.key, "from_pretrained"));
+      sink_.unknown(f_.model_name, unreadable(name.value, name.key, "pretrained_model_name_or_path"));
   }
   for (auto [kw, bits] :
        {std::pair<std::string_view, int64_t>{"load_in_4bit", 4}, {"load_in_8bit", 8}}) {

@@ -398,6 +398,9 @@ void Extractor::on_assignment(TSNode asg) {
   std::string_view attr = m_.text(field(left, y.f_attribute));
   if (attr == "use_cache") {
     use_cache_assignment(left, right);
+  } else if (attr == "gradient_checkpointing_kwargs") {
+    // training_args.gradient_checkpointing_kwargs = {...} on arguments a parser made.
+    gc_kwargs_value(ev_.eval(right, scope_), field(left, y.f_attribute), "gradient_checkpointing_kwargs");
   } else if (attr == "requires_grad") {
     freeze(field(left, y.f_object), right, ev_.eval(right, scope_), asg);
   }

@@ -9,6 +9,16 @@ std::string FactSink::describe(const Location& loc, const std::string& raw) {
 }
 
 void FactSink::finalize() {
+  // The same unreadable value reached twice (a dict passed to two calls) is said once.
+  std::vector<Unreadable> unique;
+  for (auto& u : f_.unreadable) {
+    bool dup = false;
+    for (const auto& k : unique)
+      dup |= k.key == u.key && k.why == u.why && k.loc.file == u.loc.file &&
+             k.loc.span.begin == u.loc.span.begin;
+    if (!dup) unique.push_back(std::move(u));
+  }
+  f_.unreadable = std::move(unique);
   for (auto& [ptr, s] : states_) {
     (void)ptr;
     if (!s.conflict && !s.unknown) continue;

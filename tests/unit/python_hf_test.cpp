@@ -258,3 +258,25 @@ TEST_CASE("python: TRL ModelConfig") {
   CHECK(f->lora_dropout->value == 0.0);
   CHECK(f->model_name->value == "q");
 }
+
+TEST_CASE("python: settings assigned onto parsed arguments; a peft_config known only at run time") {
+  // As in PEFT's examples/sft/train.py: the arguments come from HfArgumentParser, then the
+  // script sets the checkpointing kwargs on them.
+  auto f = py("from transformers import HfArgumentParser, TrainingArguments\nfrom trl import SFTTrainer\n"
+              "def main(model_args, training_args, peft_config):\n"
+              "    if training_args.gradient_checkpointing:\n"
+              "        training_args.gradient_checkpointing_kwargs = {\"use_reentrant\": model_args.use_reentrant}\n"
+              "    SFTTrainer(model=m, args=training_args, peft_config=peft_config)\n");
+  REQUIRE(f->gc_kwargs);
+  CHECK(f->gc_kwargs->value);
+  CHECK_FALSE(f->use_reentrant);
+  CHECK(has_unreadable(*f, "gradient_checkpointing_kwargs.use_reentrant", "model_args.use_reentrant"));
+  // get_peft_config(...) may return None: PEFT is not assumed.
+  CHECK_FALSE(f->use_peft);
+  CHECK_FALSE(f->adapter);
+  CHECK(has_unreadable(*f, "peft_config", "may be None"));
+  auto lit = py("from transformers import TrainingArguments\nargs = TrainingArguments('o')\n"
+                "args.gradient_checkpointing_kwargs = {'use_reentrant': False}\n");
+  REQUIRE(lit->use_reentrant);
+  CHECK_FALSE(lit->use_reentrant->value);
+}
