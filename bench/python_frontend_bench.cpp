@@ -2,7 +2,8 @@
 // over a tree of .py files in one process, run after run, and prints each run's time and the
 // median. --dump prints what the front end read from each file instead.
 //
-//   gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--dump] PATH...
+//   gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--full] [--dump] PATH...
+//   --full: parse every statement (PythonOptions::full_parse), not only those that can hold facts
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -11,11 +12,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "analyzer/python/dump.h"
+#include "analyzer/python/relevance.h"
 #include "analyzer/python/load_python.h"
 
 namespace {
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   unsigned threads = 1;
   bool dump = false;
+  bool stats = false;
   gcheck::PythonOptions po;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
@@ -104,10 +108,14 @@ int main(int argc, char** argv) {
       threads = static_cast<unsigned>(std::max(1, std::atoi(argv[++i])));
     else if (a == "--dump")
       dump = true;
+    else if (a == "--stats")
+      stats = true;
+    else if (a == "--full")
+      po.full_parse = true;
     else if (a == "--no-prefilter")
       po.prefilter = false;
     else if (a == "-h" || a == "--help") {
-      std::puts("usage: gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--dump] PATH...");
+      std::puts("usage: gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--full] [--dump] PATH...");
       return 0;
     } else
       collect(a, files, 0);
@@ -115,6 +123,29 @@ int main(int argc, char** argv) {
   if (files.empty()) {
     std::fprintf(stderr, "gcheck-pybench: no .py files given\n");
     return 2;
+  }
+  if (stats) {
+    // How much of each file the lexical scan selects for parsing, and why files are parsed whole.
+    size_t bytes = 0, selected = 0, partial = 0;
+    std::map<std::string, size_t> why;
+    gcheck::InputLimits limits;
+    for (const auto& f : files) {
+      auto src = gcheck::read_source(f, f, limits);
+      if (!src) continue;
+      auto sel = gcheck::py::select_statements(*src.value());
+      bytes += src.value()->text().size();
+      if (sel.whole) {
+        selected += src.value()->text().size();
+        ++why[sel.why];
+      } else {
+        selected += sel.bytes;
+        ++partial;
+      }
+    }
+    std::printf("files %zu, parsed in part %zu, bytes %zu, selected %zu (%.1f%%)\n", files.size(), partial, bytes,
+                selected, 100.0 * static_cast<double>(selected) / static_cast<double>(bytes ? bytes : 1));
+    for (const auto& [w, n] : why) std::printf("  whole: %zu: %s\n", n, w.c_str());
+    return 0;
   }
   if (dump) {
     gcheck::InputLimits limits;

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "analyzer/python/extractor.h"
@@ -35,6 +37,7 @@ void Extractor::run() {
   scopes_.build(m_, limits_.max_depth);
   walk_block(m_.root(), limits_.max_depth);
   sink_.finalize();
+  densify_order();
   // Findings about values the script never states point at its training configuration, else
   // its trainer, else the first checkpoint-related call, else the first line.
   if (anchor_config_)
@@ -45,6 +48,25 @@ void Extractor::run() {
     f_.anchor = *anchor_other_;
   else
     f_.anchor = Location{m_.source().display(), Span{Pos{1, 1}, {}}};
+}
+
+void Extractor::densify_order() {
+  std::vector<int*> refs;
+  auto add = [&](CodeCall& c) { refs.push_back(&c.order); };
+  for (auto& c : code_.checkpoint_calls) add(c.call);
+  for (auto& c : code_.gc_enables) add(c.call);
+  for (auto& c : code_.kbit_prepares) add(c.call);
+  for (auto* v : {&code_.peft_wraps, &code_.input_hooks, &code_.autograd_grad, &code_.nonscalar_backward,
+                  &code_.compiles, &code_.unsloth_gc, &code_.save_on_cpu, &code_.arg_parsers})
+    for (auto& c : *v) add(c);
+  for (auto& c : code_.ddps) add(c.call);
+  for (auto& c : code_.trainers) add(c.call);
+  for (auto& z : code_.freezes) refs.push_back(&z.order);
+  std::vector<int> values;
+  for (int* r : refs) values.push_back(*r);
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  for (int* r : refs) *r = static_cast<int>(std::lower_bound(values.begin(), values.end(), *r) - values.begin());
 }
 
 // ---- statements ------------------------------------------------------------------------------
@@ -97,7 +119,7 @@ void Extractor::walk_if(TSNode st, uint32_t depth) {
   for (uint32_t i = 0; i < n; ++i) {
     TSNode c = ts_node_named_child(st, i);
     if (is(c, y.elif_clause)) {
-      ++order_;
+      order_ = static_cast<int>(ts_node_start_byte(c));
       TSNode ec = field(c, y.f_condition);
       scan(ec);
       branch(ec, field(c, y.f_consequence));
@@ -169,7 +191,9 @@ void Extractor::walk_statement(TSNode st, uint32_t depth) {
   const Symbols& y = sym();
   TSSymbol k = ts_node_symbol(st);
   if (k == y.comment) return;
-  ++order_;
+  // The statement's byte offset; made dense (0, 1, 2, ...) over the records at the end, so the
+  // order does not depend on which statements were parsed.
+  order_ = static_cast<int>(ts_node_start_byte(st));
   if (k == y.function_definition || k == y.class_definition) {
     walk_definition(st, depth);
   } else if (k == y.decorated_definition) {

@@ -66,6 +66,7 @@ class Extractor {
   };
 
   // ---- walk (extract_walk.cpp) ----
+  void densify_order();
   void walk_block(TSNode block, uint32_t depth);
   void walk_statement(TSNode st, uint32_t depth);
   void walk_if(TSNode st, uint32_t depth);

@@ -2,6 +2,7 @@
 
 #include "analyzer/python/extractor.h"
 #include "analyzer/python/grammar.h"
+#include "analyzer/python/relevance.h"
 #include "analyzer/python/syntax.h"
 
 namespace gcheck {
@@ -30,7 +31,9 @@ Result<std::shared_ptr<Facts>> python_facts(SourcePtr src, const InputLimits& li
     Pos p = src->pos_of(nul);
     return InputError{Location{src->display(), Span{p, p}}, "source code cannot contain null bytes"};
   }
-  auto m = py::parse_module(src);
+  py::Selection sel;
+  if (!opts.full_parse) sel = py::select_statements(*src);
+  auto m = py::parse_module(src, sel.whole ? nullptr : &sel.ranges);
   if (!m) return m.error();
   f->format = Format::Python;
   f->format_reason = "Python source";

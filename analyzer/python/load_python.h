@@ -14,6 +14,11 @@ struct PythonOptions {
   // Skip files that mention none of torch, transformers, trl, peft, unsloth or checkpoint
   // (they cannot hold a checkpointing setup): Facts with format Unknown and the reason.
   bool prefilter = true;
+  // Parse every statement. By default a lexical scan of the whole file (which also catches the
+  // lexical signs of bad syntax) picks the top-level statements that can hold a fact, and only
+  // those are parsed; definitions that name no checkpointing API are left out, so their
+  // grammar is not checked (see relevance.h).
+  bool full_parse = false;
 };
 
 // Reads, parses and extracts one .py file. Unreadable files and bad syntax are InputErrors

@@ -218,13 +218,21 @@ std::optional<InputError> first_syntax_error(const Module& m) {
   return check_block(m, m.root(), 0);
 }
 
-Result<Module> parse_module(SourcePtr src) {
+Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
   TSParser* p = thread_parser();
   const std::string& text = src->text();
-  TreePtr tree(ts_parser_parse_string(p, nullptr, text.data(), static_cast<uint32_t>(text.size())));
-  if (!tree)
-    return InputError{Location{src->display(), Span{Pos{1, 1}, {}}},
-                      "the Python parser gave up on this file"};
+  auto size = static_cast<uint32_t>(text.size());
+  if (ranges && !ranges->empty()) {
+    ts_parser_set_included_ranges(p, ranges->data(), static_cast<uint32_t>(ranges->size()));
+    TreePtr tree(ts_parser_parse_string(p, nullptr, text.data(), size));
+    ts_parser_set_included_ranges(p, nullptr, 0);
+    if (tree) {
+      Module m(src, std::move(tree));
+      if (!first_syntax_error(m)) return m;
+    }
+  }
+  TreePtr tree(ts_parser_parse_string(p, nullptr, text.data(), size));
+  if (!tree) return InputError{Location{src->display(), Span{Pos{1, 1}, {}}}, "the Python parser gave up on this file"};
   Module m(std::move(src), std::move(tree));
   if (auto e = first_syntax_error(m)) return *e;
   return m;

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "analyzer/python/grammar.h"
 #include "analyzer/python/ts_handles.h"
@@ -49,8 +50,9 @@ inline TSNode field(TSNode n, TSFieldId f) {
 }
 
 // Parses `src` (thread-safe: one parser per thread). Bad syntax is an InputError located at
-// the first problem.
-Result<Module> parse_module(SourcePtr src);
+// the first problem. With `ranges`, only those byte ranges (whole top-level statements) are
+// parsed; should they hold an error, the whole file is parsed and decides.
+Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges = nullptr);
 
 // The first syntax problem in a parsed tree, if any.
 std::optional<InputError> first_syntax_error(const Module& m);
