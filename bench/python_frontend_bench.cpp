@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <string>
 #include <thread>
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   unsigned threads = 1;
   bool dump = false;
   bool stats = false;
+  bool selected_lines = false;
   gcheck::PythonOptions po;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
@@ -110,6 +112,8 @@ int main(int argc, char** argv) {
       dump = true;
     else if (a == "--stats")
       stats = true;
+    else if (a == "--selected")
+      selected_lines = true;
     else if (a == "--full")
       po.full_parse = true;
     else if (a == "--no-prefilter")
@@ -123,6 +127,27 @@ int main(int argc, char** argv) {
   if (files.empty()) {
     std::fprintf(stderr, "gcheck-pybench: no .py files given\n");
     return 2;
+  }
+  if (selected_lines) {
+    // The file with the parsed bytes marked: '+' kept, ' ' skipped.
+    gcheck::InputLimits limits;
+    for (const auto& f : files) {
+      auto src = gcheck::read_source(f, f, limits);
+      if (!src) continue;
+      const std::string& t = src.value()->text();
+      auto sel = gcheck::py::select_statements(*src.value());
+      std::printf("== %s (%s)\n", f.c_str(), sel.whole ? sel.why.c_str() : "in part");
+      size_t line_start = 0;
+      while (line_start < t.size()) {
+        size_t e = t.find('\n', line_start);
+        if (e == std::string::npos) e = t.size();
+        bool in = sel.whole;
+        for (const auto& r : sel.ranges) in = in || (line_start >= r.start_byte && line_start < r.end_byte);
+        std::printf("%c %.*s\n", in ? '+' : ' ', static_cast<int>(e - line_start), t.data() + line_start);
+        line_start = e + 1;
+      }
+    }
+    return 0;
   }
   if (stats) {
     // How much of each file the lexical scan selects for parsing, and why files are parsed whole.
@@ -164,26 +189,36 @@ int main(int argc, char** argv) {
     }
     return rc;
   }
-  std::vector<double> times;
+  // Wall-clock and process CPU time per run (on a shared machine the CPU time is the steadier
+  // of the two: it does not count time spent waiting for a core).
+  std::vector<double> times, cpus;
   Tally t;
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  };
   for (int r = 0; r < runs; ++r) {
+    double c0 = cpu_now();
     auto t0 = std::chrono::steady_clock::now();
     t = run_once(files, threads, po);
     auto t1 = std::chrono::steady_clock::now();
+    double c1 = cpu_now();
     double s = std::chrono::duration<double>(t1 - t0).count();
     times.push_back(s);
-    std::printf("run %d: %.4f s\n", r + 1, s);
+    cpus.push_back(c1 - c0);
+    std::printf("run %d: %.4f s wall, %.4f s cpu\n", r + 1, s, c1 - c0);
   }
-  std::vector<double> sorted = times;
-  std::sort(sorted.begin(), sorted.end());
-  double median = sorted[sorted.size() / 2];
-  if (sorted.size() % 2 == 0)
-    median = (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  double median = median_of(times);
+  double median_cpu = median_of(cpus);
   std::printf("files %zu (parsed %zu, skipped %zu, errors %zu), %.2f MB, %zu records, threads %u\n",
               files.size(), t.ok, t.skipped, t.errors, static_cast<double>(t.bytes) / 1e6,
               t.records, threads);
-  std::printf("median %.4f s  (%.1f MB/s, %.0f files/s)\n", median,
-              static_cast<double>(t.bytes) / 1e6 / median,
-              static_cast<double>(files.size()) / median);
+  std::printf("median %.4f s wall, %.4f s cpu  (%.1f MB/s, %.0f files/s wall)\n", median, median_cpu,
+              static_cast<double>(t.bytes) / 1e6 / median, static_cast<double>(files.size()) / median);
   return t.errors ? 1 : 0;
 }

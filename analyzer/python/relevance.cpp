@@ -1,5 +1,7 @@
 #include "analyzer/python/relevance.h"
 
+#include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace gcheck::py {
@@ -7,7 +9,7 @@ namespace gcheck::py {
 namespace {
 
 // Every name a handler keys on: callee names (last component), methods, keyword arguments and
-// attributes the front end reads. A definition that mentions none of them cannot hold a fact.
+// attributes the front end reads. A line that mentions none of them holds no fact.
 constexpr std::string_view kTriggers[] = {
     // torch
     "checkpoint", "checkpoint_sequential", "checkpoint_wrapper", "apply_activation_checkpointing",
@@ -37,6 +39,9 @@ const std::unordered_set<std::string_view>& trigger_set() {
   return s;
 }
 
+constexpr std::string_view kMutators[] = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__",
+                                          "__delitem__", "append", "extend", "insert", "remove"};
+
 bool ident_start(unsigned char c) {
   return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
@@ -63,15 +68,26 @@ bool is_one_of(std::string_view s, std::initializer_list<std::string_view> set) 
   return false;
 }
 
-enum class UnitKind : uint8_t { Simple, Compound, Definition };
-
-struct Unit {
-  uint32_t start_byte = 0;
-  uint32_t start_row = 0;
-  UnitKind kind = UnitKind::Simple;
-  bool relevant = false;
-  std::vector<std::string_view> idents;  // definitions not yet relevant; simple `NAME = ...`
-  std::string_view assigned;             // simple `NAME = ...`: NAME
+// One logical line: a simple statement, or the header of a compound one (its body lines are
+// separate lines whose parent is this one).
+struct Line {
+  uint32_t start = 0, row = 0;  // where it begins (at the start of its first physical line)
+  uint32_t end = 0;             // where the next logical line begins (or the end of the file)
+  uint32_t indent = 0;
+  std::string_view first, second;
+  char lead = 0;             // first character ('@' for a decorator)
+  bool trigger = false;      // names a trigger
+  bool always = false;       // import / from / global / nonlocal
+  bool header = false;       // ends with ':' (a block follows)
+  bool clause = false;       // elif / else / except / finally
+  uint32_t names_begin = 0, names_end = 0;  // names it reads, in Scanner::names_
+  uint32_t binds_begin = 0, binds_end = 0;  // names it binds, in Scanner::binds_
+  // Aliases through aliases: `class Mine(MyTrainer)`, `ck2 = ck`, `ck2 = partial(ck, ...)`.
+  enum class AliasForm : uint8_t { None, Class, Dotted, Partial } alias_form = AliasForm::None;
+  std::string_view alias_name;  // the name that would become an alias
+  std::string_view rhs_last;    // Dotted: the last name of the right-hand side
+  int parent = -1;           // the header whose block holds it
+  int unit = -1;             // the line that starts its statement (decorator, if, try, ...)
 };
 
 class Scanner {
@@ -81,18 +97,20 @@ class Scanner {
   void run();
   bool failed() const { return !problem_.empty(); }
   const std::string& problem() const { return problem_; }
-  std::vector<Unit>& units() { return units_; }
+  std::vector<Line>& lines() { return lines_; }
+  const std::vector<std::string_view>& names() const { return names_; }
+  const std::vector<std::string_view>& binds() const { return binds_; }
   std::unordered_set<std::string_view>& aliases() { return aliases_; }
 
  private:
   void fail(const char* why) {
     if (problem_.empty()) problem_ = why;
   }
-  void logical_line(size_t line_start, uint32_t col);
+  void logical_line(uint32_t line_start, uint32_t row, uint32_t col);
   void scan_string(size_t prefix_len, int depth);
   void fexpr(bool triple, char quote, int depth);
-  void identifier(std::string_view id);
-  void newline_in_token() { ++row_; }
+  void identifier(std::string_view id, bool attribute, bool keyword_name, bool before_dot);
+  void bind(std::string_view id) { binds_.push_back(id); }
 
   std::string_view t_;
   size_t i_ = 0;
@@ -101,31 +119,34 @@ class Scanner {
   std::vector<char> brackets_;
   std::vector<uint32_t> indents_{0};
   bool expect_indent_ = false;
-  bool decorator_pending_ = false;
-  std::vector<Unit> units_;
+  std::vector<Line> lines_;
+  std::vector<std::string_view> names_, binds_;
   std::unordered_set<std::string_view> aliases_;
 
   // The logical line being scanned.
-  std::vector<std::string_view> idents_;
-  std::string_view first_, second_, prev_;
+  std::vector<std::string_view> line_idents_;  // every identifier, in order
+  std::vector<bool> bindable_;                 // ... that an assignment to it would rebind
+  size_t assign_mark_ = 0;                     // identifiers before the last `=` at depth 0
+  bool assigned_ = false;
+  size_t in_mark_ = 0;                         // `for` targets end at the first `in`
+  bool in_seen_ = false;
+  bool dot_after_first_ = false;
+  std::string_view prev_;                      // import lines: the name before `as`
   bool import_line_ = false, after_as_ = false, trigger_ = false, colon_ = false;
+  size_t rhs_start_ = 0;                       // identifiers after the last `=` start here
+  bool rhs_dotted_ = false;                    // the right-hand side is only a dotted name
   int tokens_ = 0;
-  bool assign_ = false;
   char last_ = 0;
 };
 
-void Scanner::identifier(std::string_view id) {
+void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name, bool before_dot) {
   ++tokens_;
   last_ = 'a';
-  if (first_.empty()) {
-    first_ = id;
-    import_line_ = id == "import" || id == "from";
-  } else if (second_.empty()) {
-    second_ = id;
-    // Python 2: `print "x"`, `print x`, `exec code`.
-    if (tokens_ == 2 && (first_ == "print" || first_ == "exec") && !is_one_of(id, {"if", "in", "is", "and", "or", "not", "for"}))
-      fail("a Python 2 print or exec statement");
-  }
+  size_t k = line_idents_.size();
+  if (k == 0 && tokens_ == 1) import_line_ = id == "import" || id == "from";
+  if (tokens_ == 2 && k == 1 && (line_idents_[0] == "print" || line_idents_[0] == "exec") &&
+      !is_one_of(id, {"if", "in", "is", "and", "or", "not", "for"}))
+    fail("a Python 2 print or exec statement");
   if (trigger_set().count(id)) trigger_ = true;
   if (import_line_) {
     // import a.b.checkpoint as ck / from m import checkpoint as ck: ck names a trigger.
@@ -137,8 +158,21 @@ void Scanner::identifier(std::string_view id) {
     } else {
       prev_ = id;
     }
+  } else if (after_as_) {
+    bind(id);  // with ... as x / except E as e
+    after_as_ = false;
+  } else if (id == "as") {
+    after_as_ = true;
   }
-  idents_.push_back(id);
+  if (id == "in" && !in_seen_ && brackets_.empty()) {
+    in_seen_ = true;
+    in_mark_ = k;
+  }
+  line_idents_.push_back(id);
+  // `obj.attr = v` does not rebind obj (and attribute names are no bindings at all).
+  bindable_.push_back(!attribute && !before_dot);
+  // Attribute and keyword names are not reads of a binding.
+  if (!attribute && !keyword_name) names_.push_back(id);
 }
 
 void Scanner::fexpr(bool triple, char quote, int depth) {
@@ -151,8 +185,8 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
   while (i_ < n && problem_.empty()) {
     char c = t_[i_];
     if (c == '\n') {
-      if (!triple && brackets == 0 && !spec) return fail("unterminated f-string");
-      newline_in_token();
+      if (!triple && brackets == 0 && !spec) return fail("an unterminated f-string");
+      ++row_;
       ++i_;
       continue;
     }
@@ -166,7 +200,7 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
         ++i_;
         return;
       }
-      if (!triple && c == quote) return fail("unterminated f-string");
+      if (!triple && c == quote) return fail("an unterminated f-string");
       ++i_;
       continue;
     }
@@ -179,12 +213,11 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
       while (j < n && ident_char(static_cast<unsigned char>(t_[j]))) ++j;
       std::string_view id = t_.substr(i_, j - i_);
       if (j < n && (t_[j] == '\'' || t_[j] == '"') && string_prefix(id)) {
-        i_ = j - id.size();
         scan_string(id.size(), depth + 1);
         continue;
       }
       if (trigger_set().count(id)) trigger_ = true;
-      idents_.push_back(id);
+      names_.push_back(id);
       i_ = j;
       continue;
     }
@@ -201,28 +234,30 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
     }
     ++i_;
   }
-  fail("unterminated f-string");
+  fail("an unterminated f-string");
 }
 
 void Scanner::scan_string(size_t prefix_len, int depth) {
   if (depth > 64) return fail("strings nested too deeply");
   size_t n = t_.size();
   std::string_view prefix = t_.substr(i_, prefix_len);
-  bool raw = prefix.find_first_of("rR") != std::string_view::npos;
   bool f = prefix.find_first_of("fF") != std::string_view::npos;
   i_ += prefix_len;
   char q = t_[i_];
   bool triple = i_ + 2 < n && t_[i_ + 1] == q && t_[i_ + 2] == q;
   i_ += triple ? 3 : 1;
-  if (depth == 0 && tokens_ == 1 && (first_ == "print" || first_ == "exec"))
-    fail("a Python 2 print or exec statement");
-  ++tokens_;
-  last_ = q;
+  if (depth == 0) {
+    if (tokens_ == 1 && line_idents_.size() == 1 && (line_idents_[0] == "print" || line_idents_[0] == "exec"))
+      fail("a Python 2 print or exec statement");
+    ++tokens_;
+    last_ = q;
+    rhs_dotted_ = false;
+  }
   while (i_ < n && problem_.empty()) {
     char c = t_[i_];
     if (c == '\\') {
-      // An escape (also in raw strings, for termination): skip the next character.
-      if (i_ + 1 < n && t_[i_ + 1] == '\n') newline_in_token();
+      // An escape (in raw strings too, as far as termination goes): skip the next character.
+      if (i_ + 1 < n && t_[i_ + 1] == '\n') ++row_;
       i_ += 2;
       continue;
     }
@@ -240,7 +275,7 @@ void Scanner::scan_string(size_t prefix_len, int depth) {
     }
     if (c == '\n') {
       if (!triple) return fail("an unterminated string");
-      newline_in_token();
+      ++row_;
       ++i_;
       continue;
     }
@@ -251,12 +286,11 @@ void Scanner::scan_string(size_t prefix_len, int depth) {
     }
     ++i_;
   }
-  (void)raw;
   fail("an unterminated string");
 }
 
-void Scanner::logical_line(size_t line_start, uint32_t col) {
-  // Indentation, as the tokenizer checks it.
+void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
+  // Indentation, as Python's tokenizer checks it.
   if (col > indents_.back()) {
     if (!expect_indent_) fail("an unexpected indent");
     indents_.push_back(col);
@@ -266,27 +300,44 @@ void Scanner::logical_line(size_t line_start, uint32_t col) {
     if (col != indents_.back()) fail("an unindent to no outer level");
   }
   expect_indent_ = false;
-  idents_.clear();
-  first_ = second_ = prev_ = {};
+  line_idents_.clear();
+  bindable_.clear();
+  assign_mark_ = in_mark_ = 0;
+  assigned_ = in_seen_ = dot_after_first_ = false;
+  prev_ = {};
   import_line_ = after_as_ = trigger_ = colon_ = false;
+  rhs_start_ = 0;
+  rhs_dotted_ = false;
   tokens_ = 0;
-  assign_ = false;
   last_ = 0;
-  char lead = t_[i_];
+  Line ln;
+  ln.start = line_start;
+  ln.row = row;
+  ln.indent = col;
+  ln.lead = t_[i_];
+  ln.names_begin = static_cast<uint32_t>(names_.size());
+  ln.binds_begin = static_cast<uint32_t>(binds_.size());
 
   size_t n = t_.size();
+  char prev_sig = 0;  // the previous significant character, for attributes
   while (i_ < n && problem_.empty()) {
     char c = t_[i_];
     unsigned char uc = static_cast<unsigned char>(c);
     if (c == ' ' || c == '\t' || c == '\f' || c == '\r') {
       ++i_;
-    } else if (c == '\n') {
+      continue;
+    }
+    if (c == '\n') {
       ++i_;
       ++row_;
       if (brackets_.empty()) break;
-    } else if (c == '#') {
+      continue;
+    }
+    if (c == '#') {
       while (i_ < n && t_[i_] != '\n') ++i_;
-    } else if (c == '\\') {
+      continue;
+    }
+    if (c == '\\') {
       size_t j = i_ + 1;
       if (j < n && t_[j] == '\r') ++j;
       if (j < n && t_[j] == '\n') {
@@ -295,7 +346,9 @@ void Scanner::logical_line(size_t line_start, uint32_t col) {
       } else {
         fail("a character after a line continuation");
       }
-    } else if (c == '\'' || c == '"') {
+      continue;
+    }
+    if (c == '\'' || c == '"') {
       scan_string(0, 0);
     } else if (ident_start(uc)) {
       size_t j = i_;
@@ -304,14 +357,28 @@ void Scanner::logical_line(size_t line_start, uint32_t col) {
       if (j < n && (t_[j] == '\'' || t_[j] == '"') && string_prefix(id)) {
         scan_string(id.size(), 0);
       } else {
-        identifier(id);
+        // A keyword argument's name: `name=` inside brackets (not `==`).
+        size_t k = j;
+        while (k < n && (t_[k] == ' ' || t_[k] == '\t')) ++k;
+        bool kw = !brackets_.empty() && k < n && t_[k] == '=' && !(k + 1 < n && t_[k + 1] == '=');
+        // name := value binds name.
+        if (k + 1 < n && t_[k] == ':' && t_[k + 1] == '=') bind(id);
+        if (tokens_ == 2 && dot_after_first_ && line_idents_.size() == 1) {
+          for (auto m : kMutators)
+            if (id == m) bind(line_idents_[0]);  // d.update(...) changes what d holds
+        }
+        identifier(id, prev_sig == '.', kw, k < n && t_[k] == '.');
         i_ = j;
       }
+      prev_sig = 'a';
+      continue;
     } else if ((c >= '0' && c <= '9') || (c == '.' && i_ + 1 < n && t_[i_ + 1] >= '0' && t_[i_ + 1] <= '9')) {
       while (i_ < n && (ident_char(static_cast<unsigned char>(t_[i_])) || t_[i_] == '.')) ++i_;
       ++tokens_;
       last_ = '0';
+      rhs_dotted_ = false;
     } else if (c == '(' || c == '[' || c == '{') {
+      rhs_dotted_ = false;
       brackets_.push_back(c);
       ++tokens_;
       last_ = c;
@@ -325,51 +392,89 @@ void Scanner::logical_line(size_t line_start, uint32_t col) {
       ++i_;
     } else if (c == '$' || c == '?' || c == '`') {
       fail("a character Python does not accept");
+      ++i_;
     } else {
-      if (c == ':' && brackets_.empty()) colon_ = true;
-      if (c == '=' && tokens_ == 1 && !first_.empty() && !(i_ + 1 < n && t_[i_ + 1] == '=')) assign_ = true;
+      if (brackets_.empty()) {
+        if (c == ':') colon_ = true;
+        if (c == '.' && tokens_ == 1) dot_after_first_ = true;
+        // An assignment (also augmented): `=` that is not `==`, `<=`, `>=`, `!=` or `:=`.
+        if (c == '=' && !(i_ + 1 < n && t_[i_ + 1] == '=') && prev_sig != '=' && prev_sig != '<' &&
+            prev_sig != '>' && prev_sig != '!' && prev_sig != ':') {
+          assign_mark_ = line_idents_.size();
+          assigned_ = true;
+          rhs_start_ = line_idents_.size();
+          rhs_dotted_ = true;
+          ++tokens_;
+          last_ = c;
+          prev_sig = c;
+          ++i_;
+          continue;
+        }
+      }
+      if (c != '.') rhs_dotted_ = false;
       ++tokens_;
       last_ = c;
+      prev_sig = c;
       ++i_;
+      continue;
     }
+    prev_sig = last_;
   }
 
+  ln.first = line_idents_.empty() ? std::string_view{} : line_idents_[0];
+  ln.second = line_idents_.size() > 1 ? line_idents_[1] : std::string_view{};
+  if (tokens_ > 0 && line_idents_.empty()) ln.first = {};
   // A compound statement's header ends with its colon (or has one, before a simple body).
-  if (is_one_of(first_, {"if", "elif", "else", "for", "while", "def", "class", "with", "try", "except",
-                         "finally"}) &&
-      lead != '@' && !colon_)
-    fail("a compound statement without its colon");
-  expect_indent_ = last_ == ':';
+  bool compound_kw = is_one_of(ln.first, {"if", "elif", "else", "for", "while", "def", "class", "with", "try",
+                                          "except", "finally"});
+  if (compound_kw && ln.lead != '@' && !colon_) fail("a compound statement without its colon");
+  ln.header = last_ == ':';
+  expect_indent_ = ln.header;
+  ln.clause = is_one_of(ln.first, {"elif", "else", "except", "finally"});
+  ln.always = is_one_of(ln.first, {"import", "from", "global", "nonlocal"});
+  ln.trigger = trigger_;
 
-  // Top-level statements: a new one starts at column 0, except the clauses and decorated
-  // definitions that continue one.
-  bool clause = is_one_of(first_, {"else", "elif", "except", "finally"});
-  if (col == 0 && !clause && !decorator_pending_) {
-    Unit u;
-    u.start_byte = static_cast<uint32_t>(line_start);
-    u.start_row = 0;  // filled by the caller
-    if (lead == '@' || is_one_of(first_, {"def", "class"}) || (first_ == "async" && second_ == "def")) {
-      u.kind = UnitKind::Definition;
-    } else if (is_one_of(first_, {"if", "for", "while", "try", "with", "async"}) || (last_ == ':' && (first_ == "match"))) {
-      u.kind = UnitKind::Compound;
-    } else {
-      u.kind = UnitKind::Simple;
-      u.relevant = true;
+  // What the line binds.
+  if (ln.first == "def" || ln.first == "class") {
+    if (!ln.second.empty()) bind(ln.second);
+  } else if (ln.first == "async" && ln.second == "def" && line_idents_.size() > 2) {
+    bind(line_idents_[2]);
+  } else if (ln.first == "for" || (ln.first == "async" && ln.second == "for")) {
+    size_t from = ln.first == "for" ? 1 : 2;
+    for (size_t k = from; k < (in_seen_ ? in_mark_ : line_idents_.size()); ++k) bind(line_idents_[k]);
+  } else if (ln.first == "del") {
+    for (size_t k = 1; k < line_idents_.size(); ++k) bind(line_idents_[k]);
+  } else if (assigned_) {
+    for (size_t k = 0; k < assign_mark_; ++k)
+      if (bindable_[k]) bind(line_idents_[k]);
+    // ck = torch.utils.checkpoint.checkpoint / ck = functools.partial(checkpoint, ...): ck is
+    // a checkpointing API under another name.
+    if (assign_mark_ == 1 && rhs_start_ < line_idents_.size()) {
+      std::string_view r0 = line_idents_[rhs_start_];
+      std::string_view r1 = rhs_start_ + 1 < line_idents_.size() ? line_idents_[rhs_start_ + 1] : std::string_view{};
+      bool is_partial = r0 == "partial" || (r0 == "functools" && r1 == "partial");
+      bool dotted_api = rhs_dotted_ && trigger_set().count(line_idents_.back());
+      if (dotted_api || (is_partial && trigger_)) {
+        aliases_.insert(line_idents_[0]);
+      } else if (rhs_dotted_ || is_partial) {
+        ln.alias_form = rhs_dotted_ ? Line::AliasForm::Dotted : Line::AliasForm::Partial;
+        ln.alias_name = line_idents_[0];
+        ln.rhs_last = line_idents_.back();
+      }
     }
-    units_.push_back(std::move(u));
   }
-  if (col == 0) decorator_pending_ = lead == '@';
-  if (units_.empty()) return;
-  Unit& u = units_.back();
-  if (u.kind == UnitKind::Compound) u.relevant = true;
-  if (trigger_ || is_one_of(first_, {"import", "from", "global"})) u.relevant = true;
-  if (first_ == "class" && trigger_ && !second_.empty()) aliases_.insert(second_);  // a trainer subclass
-  if (col == 0 && u.kind == UnitKind::Simple && assign_) {
-    u.assigned = first_;
-    if (trigger_) aliases_.insert(first_);  // ck = torch.utils.checkpoint.checkpoint
-    else u.idents = idents_;
+  // class MyTrainer(SFTTrainer): a trainer under another name.
+  if (ln.first == "class" && !ln.second.empty()) {
+    if (trigger_) {
+      aliases_.insert(ln.second);
+    } else {
+      ln.alias_form = Line::AliasForm::Class;
+      ln.alias_name = ln.second;
+    }
   }
-  if (u.kind == UnitKind::Definition && !u.relevant) u.idents.insert(u.idents.end(), idents_.begin(), idents_.end());
+  ln.names_end = static_cast<uint32_t>(names_.size());
+  ln.binds_end = static_cast<uint32_t>(binds_.size());
+  lines_.push_back(ln);
 }
 
 void Scanner::run() {
@@ -377,7 +482,7 @@ void Scanner::run() {
   if (n >= 3 && t_.substr(0, 3) == "\xEF\xBB\xBF") i_ = 3;
   bool first_line = true;
   while (i_ < n && problem_.empty()) {
-    size_t line_start = first_line ? 0 : i_;
+    auto line_start = static_cast<uint32_t>(first_line ? 0 : i_);
     first_line = false;
     uint32_t row = row_;
     uint32_t col = 0;
@@ -385,8 +490,8 @@ void Scanner::run() {
       char c = t_[i_];
       if (c == ' ') ++col;
       else if (c == '\t') col = (col / 8 + 1) * 8;
-      else if (c == '\f' || c == '\r') col = c == '\f' ? 0 : col;
-      else break;
+      else if (c == '\f') col = 0;
+      else if (c != '\r') break;
       ++i_;
     }
     if (i_ >= n) break;
@@ -400,12 +505,12 @@ void Scanner::run() {
       while (i_ < n && t_[i_] != '\n') ++i_;
       continue;
     }
-    size_t before = units_.size();
-    logical_line(line_start, col);
-    if (units_.size() > before) units_.back().start_row = row;
+    logical_line(line_start, row, col);
   }
   if (!brackets_.empty()) fail("a bracket that is never closed");
   if (expect_indent_) fail("a missing indented block");
+  for (size_t k = 0; k < lines_.size(); ++k)
+    lines_[k].end = k + 1 < lines_.size() ? lines_[k + 1].start : static_cast<uint32_t>(n);
 }
 
 // The point just past the last byte, as tree-sitter counts it (rows by '\n', columns in bytes).
@@ -422,6 +527,177 @@ TSPoint eof_point(const std::string& text) {
   return TSPoint{row, static_cast<uint32_t>(col)};
 }
 
+// Which lines to keep: relevant lines, the bindings of what they read (transitively), their
+// enclosing headers and statement parts, and one statement of any block left empty.
+class Keeper {
+ public:
+  Keeper(std::vector<Line>& lines, const std::vector<std::string_view>& names,
+         const std::vector<std::string_view>& binds, const std::unordered_set<std::string_view>& aliases)
+      : lines_(lines), names_(names), binds_(binds), aliases_(aliases), keep_(lines.size(), false) {}
+
+  std::vector<bool> run() {
+    structure();
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      const Line& l = lines_[k];
+      if (!l.trigger && !l.always && !alias_in(l)) continue;
+      mark(static_cast<int>(k));
+    }
+    closure();
+    fill_empty_blocks();
+    return keep_;
+  }
+
+ private:
+  bool alias_in(const Line& l) const {
+    if (aliases_.empty()) return false;
+    for (uint32_t k = l.names_begin; k < l.names_end; ++k)
+      if (aliases_.count(names_[k])) return true;
+    return false;
+  }
+
+  // Parents by indentation; statements (a decorator starts one, a clause continues one).
+  void structure() {
+    std::vector<int> stack;  // header lines, innermost last
+    scope_.assign(lines_.size(), -1);
+    is_class_.assign(lines_.size(), false);
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      Line& l = lines_[k];
+      while (!stack.empty() && lines_[static_cast<size_t>(stack.back())].indent >= l.indent) stack.pop_back();
+      l.parent = stack.empty() ? -1 : stack.back();
+      // The scope: the innermost def or class around the line.
+      for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
+        const Line& h = lines_[static_cast<size_t>(*it)];
+        bool def = h.first == "def" || h.first == "class" || (h.first == "async" && h.second == "def");
+        if (def) {
+          scope_[k] = *it;
+          break;
+        }
+      }
+      is_class_[k] = l.first == "class";
+      int prev = previous_sibling(static_cast<int>(k));
+      bool continues = prev >= 0 && (l.clause || lines_[static_cast<size_t>(prev)].lead == '@');
+      l.unit = continues ? lines_[static_cast<size_t>(prev)].unit : static_cast<int>(k);
+      members_[l.unit].push_back(static_cast<int>(k));
+      if (l.header) stack.push_back(static_cast<int>(k));
+      children_[l.parent].push_back(static_cast<int>(k));
+    }
+  }
+  int previous_sibling(int k) const {
+    auto it = children_.find(lines_[static_cast<size_t>(k)].parent);
+    if (it == children_.end() || it->second.empty()) return -1;
+    return it->second.back();
+  }
+
+  void mark(int k) {
+    if (k < 0 || keep_[static_cast<size_t>(k)]) return;
+    keep_[static_cast<size_t>(k)] = true;
+    work_.push_back(k);
+  }
+
+  // A name read in a scope resolves as Python resolves it: the bindings of the innermost scope
+  // that binds it (function, enclosing functions, module; a class body only for its own
+  // statements). All of those bindings are kept. Parameters are not counted as bindings, so a
+  // read of one also keeps same-named bindings further out: more than needed, never less.
+  void closure() {
+    std::unordered_map<std::string_view, std::vector<std::pair<int, int>>> binders;  // name -> (scope, line)
+    // `global x` / `nonlocal x` in a function: its bindings of x are the outer scope's.
+    std::unordered_map<int, std::unordered_set<std::string_view>> outer_names;
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      const Line& l = lines_[k];
+      if (l.first != "global" && l.first != "nonlocal") continue;
+      for (uint32_t n = l.names_begin; n < l.names_end; ++n) outer_names[scope_[k]].insert(names_[n]);
+    }
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      int sc = scope_[k];
+      for (uint32_t b = lines_[k].binds_begin; b < lines_[k].binds_end; ++b) {
+        int where = sc;
+        auto it = outer_names.find(sc);
+        if (it != outer_names.end() && it->second.count(binds_[b])) where = sc < 0 ? -1 : scope_[static_cast<size_t>(sc)];
+        binders[binds_[b]].emplace_back(where, static_cast<int>(k));
+      }
+    }
+    struct Key {
+      std::string_view name;
+      int scope;
+      bool operator==(const Key& o) const { return scope == o.scope && name == o.name; }
+    };
+    struct KeyHash {
+      size_t operator()(const Key& k) const { return std::hash<std::string_view>()(k.name) * 31 + static_cast<size_t>(k.scope + 1); }
+    };
+    std::unordered_set<Key, KeyHash> done;
+    while (!work_.empty()) {
+      int k = work_.back();
+      work_.pop_back();
+      const Line& l = lines_[static_cast<size_t>(k)];
+      // The statement it belongs to (decorators, the if with its elif/else), and the headers
+      // around it.
+      for (int m : members_[l.unit]) mark(m);
+      mark(l.parent);
+      int from = scope_[static_cast<size_t>(k)];
+      for (uint32_t n = l.names_begin; n < l.names_end; ++n) {
+        std::string_view name = names_[n];
+        if (!done.insert(Key{name, from}).second) continue;
+        auto it = binders.find(name);
+        if (it == binders.end()) continue;
+        // Innermost scope out; class bodies only for their own statements.
+        for (int sc = from, first = 1;; first = 0) {
+          bool visible = first || sc < 0 || !is_class_[static_cast<size_t>(sc)];
+          bool found = false;
+          if (visible) {
+            for (const auto& [bsc, line] : it->second) {
+              if (bsc != sc) continue;
+              mark(line);
+              found = true;
+            }
+          }
+          if (found || sc < 0) break;
+          sc = scope_[static_cast<size_t>(sc)];
+        }
+      }
+    }
+  }
+
+  // Every kept header needs a statement in its block: the first single-line one, else the
+  // first statement (whose own blocks are then filled the same way).
+  void fill_empty_blocks() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t k = 0; k < lines_.size(); ++k) {
+        if (!keep_[k] || !lines_[k].header) continue;
+        const auto& kids = children_[static_cast<int>(k)];
+        bool any = false;
+        for (int c : kids) any = any || keep_[static_cast<size_t>(c)];
+        if (any || kids.empty()) continue;
+        int pick = -1;
+        for (int c : kids) {
+          const Line& l = lines_[static_cast<size_t>(c)];
+          if (!l.header && l.lead != '@' && members_[l.unit].size() == 1) {
+            pick = c;
+            break;
+          }
+        }
+        if (pick < 0) {
+          for (int m : members_[lines_[static_cast<size_t>(kids[0])].unit]) keep_[static_cast<size_t>(m)] = true;
+        } else {
+          keep_[static_cast<size_t>(pick)] = true;
+        }
+        changed = true;
+      }
+    }
+  }
+
+  std::vector<Line>& lines_;
+  const std::vector<std::string_view>& names_;
+  const std::vector<std::string_view>& binds_;
+  const std::unordered_set<std::string_view>& aliases_;
+  std::vector<bool> keep_;
+  std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
+  std::vector<bool> is_class_;  // the line is a class header
+  std::vector<int> work_;
+  std::unordered_map<int, std::vector<int>> members_;
+  std::unordered_map<int, std::vector<int>> children_;
+};
+
 }  // namespace
 
 bool is_trigger(std::string_view identifier) { return trigger_set().count(identifier) != 0; }
@@ -435,67 +711,55 @@ Selection select_statements(const SourceFile& src) {
     sel.why = "the scan saw " + sc.problem();
     return sel;
   }
-  auto& units = sc.units();
-  auto& aliases = sc.aliases();
-  // Aliases of aliases: ck2 = ck.
-  for (int round = 0; round < 4 && !aliases.empty(); ++round) {
-    bool changed = false;
-    for (const Unit& u : units) {
-      if (u.assigned.empty() || aliases.count(u.assigned)) continue;
-      for (auto id : u.idents) {
-        if (aliases.count(id)) {
-          aliases.insert(u.assigned);
-          changed = true;
-          break;
-        }
-      }
-    }
-    if (!changed) break;
-  }
-  size_t skipped = 0;
-  for (Unit& u : units) {
-    if (u.relevant) continue;
-    for (auto id : u.idents) {
-      if (aliases.count(id)) {
-        u.relevant = true;
-        break;
-      }
-    }
-    if (!u.relevant) ++skipped;
-  }
-  if (skipped == 0) {
-    sel.why = "every top-level statement may hold a fact";
+  auto& lines = sc.lines();
+  sel.lines = lines.size();
+  if (lines.empty()) {
+    sel.why = "no statements";
     return sel;
   }
-  // Ranges: runs of relevant units, each up to the next unit's first line.
-  auto end_point = [&](size_t k) -> std::pair<uint32_t, TSPoint> {
-    if (k + 1 < units.size()) return {units[k + 1].start_byte, TSPoint{units[k + 1].start_row, 0}};
-    return {static_cast<uint32_t>(text.size()), eof_point(text)};
-  };
-  for (size_t k = 0; k < units.size(); ++k) {
-    if (!units[k].relevant) continue;
-    auto [end_byte, end_pt] = end_point(k);
-    if (!sel.ranges.empty() && sel.ranges.back().end_byte == units[k].start_byte) {
-      sel.ranges.back().end_byte = end_byte;
+  // Aliases of aliases, to a fixed point.
+  auto& aliases = sc.aliases();
+  for (bool changed = !aliases.empty(); changed;) {
+    changed = false;
+    for (const Line& l : lines) {
+      if (l.alias_form == Line::AliasForm::None || aliases.count(l.alias_name)) continue;
+      bool hit = l.alias_form == Line::AliasForm::Dotted && aliases.count(l.rhs_last);
+      for (uint32_t n = l.names_begin; !hit && l.alias_form != Line::AliasForm::Dotted && n < l.names_end; ++n)
+        hit = aliases.count(sc.names()[n]) != 0;
+      if (hit) {
+        aliases.insert(l.alias_name);
+        changed = true;
+      }
+    }
+  }
+  Keeper keeper(lines, sc.names(), sc.binds(), aliases);
+  std::vector<bool> keep = keeper.run();
+  if (std::find(keep.begin(), keep.end(), true) == keep.end()) keep[0] = true;  // a module needs one statement
+  TSPoint eof{};
+  bool eof_known = false;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    if (!keep[k]) continue;
+    ++sel.kept;
+    TSPoint end_pt;
+    if (k + 1 < lines.size()) {
+      end_pt = TSPoint{lines[k + 1].row, 0};
+    } else {
+      if (!eof_known) eof = eof_point(text), eof_known = true;
+      end_pt = eof;
+    }
+    if (!sel.ranges.empty() && sel.ranges.back().end_byte == lines[k].start) {
+      sel.ranges.back().end_byte = lines[k].end;
       sel.ranges.back().end_point = end_pt;
     } else {
-      sel.ranges.push_back(TSRange{TSPoint{units[k].start_row, 0}, end_pt, units[k].start_byte, end_byte});
+      sel.ranges.push_back(TSRange{TSPoint{lines[k].row, 0}, end_pt, lines[k].start, lines[k].end});
     }
   }
   for (const auto& r : sel.ranges) sel.bytes += r.end_byte - r.start_byte;
-  if (sel.ranges.empty()) {
-    // Nothing but definitions that cannot matter: parse the first statement alone, so the tree
-    // is a module.
-    sel.ranges.push_back(TSRange{TSPoint{units[0].start_row, 0}, end_point(0).second, units[0].start_byte,
-                                 end_point(0).first});
-    sel.bytes = sel.ranges[0].end_byte - sel.ranges[0].start_byte;
-  }
   if (sel.bytes * 10 >= text.size() * 9) {
     sel.ranges.clear();
     sel.why = "nearly every statement may hold a fact";
     return sel;
   }
-  sel.skipped = skipped;
   sel.whole = false;
   return sel;
 }

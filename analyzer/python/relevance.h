@@ -1,18 +1,23 @@
-// Which top-level statements of a script are worth a full parse. A training script is mostly
-// argument parsing, data preparation, logging and utilities; the checkpointing setup lives in
-// the statements that name a checkpointing API. A lexical scan (a Python tokenizer, not pattern
+// Which statements of a script are worth a full parse. A training script is mostly argument
+// parsing, data preparation, logging and utilities; the checkpointing setup lives in the
+// statements that name a checkpointing API. A lexical scan (a Python tokenizer, not pattern
 // matching: strings, f-strings, comments, brackets, continuations and indentation are followed
-// as the language defines them) picks:
-//   - every top-level statement that is not a def or class (imports, assignments, if/for/with
-//     blocks, `if __name__ == "__main__":`): they bind names and run at import time;
-//   - a def or class only when it names one of the APIs the front end reads (checkpoint,
-//     TrainingArguments, gradient_checkpointing_enable, requires_grad, ...), a name imported or
-//     assigned as an alias of one, or holds an import or `global` statement.
-// The skipped definitions cannot hold a fact, so the facts are the same as from a full parse
-// (the tests check this). The scan also looks for the lexical signs of bad syntax (an
-// unterminated string, an unclosed or mismatched bracket, inconsistent indentation, a compound
-// statement without its colon, a Python 2 print statement, a character Python does not accept);
-// when it sees one, or when most of the file is selected anyway, the whole file is parsed.
+// as the language defines them) splits the file into logical lines and keeps:
+//   - every line that names one of the APIs the front end reads (checkpoint, TrainingArguments,
+//     gradient_checkpointing_enable, requires_grad, ...) or an alias of one (an `import ... as`
+//     name, `ck = functools.partial(checkpoint, ...)`, a trainer subclass), and every import,
+//     global and nonlocal statement;
+//   - every line that binds a name a kept line reads, transitively (so a value the front end
+//     reads through a name, and every other binding of that name, is parsed too);
+//   - the headers around a kept line (def, class, if/elif/else, for, with, try, ...), and one
+//     statement of any block that would otherwise be empty.
+// Skipped lines cannot change a fact, so the facts equal those of a full parse (the tests and
+// the benchmark check this over every input they have). The scan also looks for the lexical
+// signs of bad syntax (an unterminated string, an unclosed or mismatched bracket, inconsistent
+// indentation, a compound statement without its colon, a Python 2 print statement, a character
+// Python does not accept); when it sees one, or when nearly all of the file is kept anyway, the
+// whole file is parsed. What is not checked: the grammar of skipped lines that are lexically
+// sound (`x = = 1` in a logging helper).
 #pragma once
 
 #include <tree_sitter/api.h>
@@ -26,9 +31,10 @@
 namespace gcheck::py {
 
 struct Selection {
-  std::vector<TSRange> ranges;  // the statements to parse, in order (empty when whole)
+  std::vector<TSRange> ranges;  // the lines to parse, in order (empty when whole)
   size_t bytes = 0;             // bytes the ranges hold
-  size_t skipped = 0;           // top-level definitions left out
+  size_t lines = 0;             // logical lines in the file
+  size_t kept = 0;              // logical lines kept
   bool whole = true;            // parse the whole file
   std::string why;              // why the whole file ("" when ranges are used)
 };

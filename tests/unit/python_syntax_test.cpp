@@ -31,7 +31,7 @@ TEST_CASE("python: syntax errors are located and described") {
       {"import torch\nx = 1\n  y = 2\n", 3, 3, "unexpected indent"},
       {"import torch\ndef f():\n        x = 1\n    y = 2\n", 4, 5, "unindent does not match"},
       {"import torch\nprint \"hi\"\n", 2, 1, "Python 2 print statement"},
-      {"import torch\nx = = 1\n", 2, 5, "invalid syntax at '='"},
+      {"import torch\nx = checkpoint = = 1\n", 2, 18, "invalid syntax at '='"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.code);
@@ -42,6 +42,19 @@ TEST_CASE("python: syntax errors are located and described") {
     CHECK(e.message.find(c.message) != std::string::npos);
     CHECK(e.message.rfind("syntax error", 0) == 0);
   }
+}
+
+TEST_CASE("python: grammar errors in statements that cannot hold a fact need a full parse") {
+  // Lexically sound, so the scan does not see it; the statement names no checkpointing API,
+  // so it is not parsed by default.
+  const char* code = "import torch\ndef log(x):\n    y = = x\n";
+  CHECK(python_facts(std::make_shared<SourceFile>("t.py", "t.py", code), InputLimits{}).ok());
+  InputError e = py_error(code, /*full_parse=*/true);
+  CHECK(e.loc.span.begin.line == 3);
+  CHECK(e.message.find("invalid syntax") != std::string::npos);
+  // The same error in a statement the front end reads is reported by default.
+  InputError r = py_error("import torch\ndef f(x):\n    y = = torch.utils.checkpoint.checkpoint(x)\n");
+  CHECK(r.loc.span.begin.line == 3);
 }
 
 TEST_CASE("python: modern syntax parses without errors") {

@@ -6,15 +6,28 @@
 #include <memory>
 #include <string>
 
+#include "analyzer/python/dump.h"
 #include "analyzer/python/load_python.h"
 
 namespace gcheck::test {
 
-inline Result<std::shared_ptr<Facts>> py_result(const std::string& code, bool prefilter = false) {
+// The facts of `code` as the front end reads it by default (the lexical scan selects the
+// statements to parse). Every call also reads the code with a full parse and checks that both
+// readings agree: each test doubles as a check that the selection never changes a fact.
+inline Result<std::shared_ptr<Facts>> py_result(const std::string& code, bool prefilter = false,
+                                                bool full_parse = false) {
   auto src = std::make_shared<SourceFile>("t.py", "t.py", code);
   PythonOptions o;
   o.prefilter = prefilter;
-  return python_facts(src, InputLimits{}, o);
+  o.full_parse = full_parse;
+  auto r = python_facts(src, InputLimits{}, o);
+  if (!full_parse && r.ok()) {
+    o.full_parse = true;
+    auto full = python_facts(src, InputLimits{}, o);
+    REQUIRE(full.ok());
+    CHECK(dump_python_facts(*r.value()) == dump_python_facts(*full.value()));
+  }
+  return r;
 }
 
 // The facts of `code`; fails the test when it does not parse.
@@ -25,8 +38,8 @@ inline std::shared_ptr<Facts> py(const std::string& code) {
   return r.value();
 }
 
-inline InputError py_error(const std::string& code) {
-  auto r = py_result(code);
+inline InputError py_error(const std::string& code, bool full_parse = false) {
+  auto r = py_result(code, false, full_parse);
   REQUIRE_FALSE(r.ok());
   return r.error();
 }
