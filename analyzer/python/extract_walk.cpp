@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "analyzer/python/extractor.h"
+#include "analyzer/python/relevance.h"
 
 namespace gcheck::py {
 
@@ -370,7 +371,27 @@ Unreadable Extractor::unreadable(const Value& v, TSNode fallback, std::string ke
   return Unreadable{loc(at), std::move(key), v.why.empty() ? "not a literal" : v.why};
 }
 
+// Whether a call can be one the handlers read: its method or function name is one of the names
+// they key on, or the function is a name bound by an import, an assignment (an alias or a
+// functools.partial) or a class definition of this file. Most calls (print, len, a local
+// helper, a tensor method) are not, and cost no more than this test.
+bool Extractor::may_matter(TSNode fn) const {
+  const Symbols& y = sym();
+  if (is(fn, y.attribute)) return is_trigger(m_.text(field(fn, y.f_attribute)));
+  if (!is(fn, y.identifier)) return false;
+  std::string_view name = m_.text(fn);
+  if (is_trigger(name)) return true;
+  Scopes::Found f = scopes_.lookup(name, scope_);
+  if (!f.bindings) return scopes_.has_wildcard(scope_);
+  for (const Binding& b : *f.bindings) {
+    if (b.kind == Binding::Kind::Import || b.kind == Binding::Kind::Assign) return true;
+    if (b.kind == Binding::Kind::Def && is(b.value, y.class_definition)) return true;
+  }
+  return false;
+}
+
 void Extractor::on_call(TSNode call) {
+  if (!may_matter(field(call, sym().f_function))) return;
   Callee c = callee_of(call);
   Args a = args_of(call);
   if (!c.qual.empty()) {

@@ -74,6 +74,7 @@ class Extractor {
   void walk_with(TSNode st, uint32_t depth);
   void walk_definition(TSNode def, uint32_t depth);
   void scan(TSNode n);
+  bool may_matter(TSNode fn) const;
   void on_call(TSNode call);
   void on_assignment(TSNode asg);
   Callee callee_of(TSNode call) const;

@@ -42,6 +42,26 @@ const std::unordered_set<std::string_view>& trigger_set() {
 constexpr std::string_view kMutators[] = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__",
                                           "__delitem__", "append", "extend", "insert", "remove"};
 
+// A cheap first test (length and first character) before the hash lookup: most identifiers
+// (self, model, x, args) fail it.
+struct TriggerFilter {
+  bool first[256] = {};
+  bool length[64] = {};
+  TriggerFilter() {
+    for (auto t : kTriggers) {
+      first[static_cast<unsigned char>(t[0])] = true;
+      length[t.size()] = true;
+    }
+  }
+};
+
+bool trigger(std::string_view id) {
+  static const TriggerFilter f;
+  if (id.empty() || id.size() >= 64 || !f.length[id.size()] || !f.first[static_cast<unsigned char>(id[0])])
+    return false;
+  return trigger_set().count(id) != 0;
+}
+
 bool ident_start(unsigned char c) {
   return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
@@ -132,6 +152,8 @@ class Scanner {
   bool in_seen_ = false;
   bool dot_after_first_ = false;
   std::string_view prev_;                      // import lines: the name before `as`
+  std::string_view pending_;                   // import lines: the name the current item binds
+  bool import_items_ = false, item_start_ = false, always_ = false;
   bool import_line_ = false, after_as_ = false, trigger_ = false, colon_ = false;
   size_t rhs_start_ = 0;                       // identifiers after the last `=` start here
   bool rhs_dotted_ = false;                    // the right-hand side is only a dotted name
@@ -143,19 +165,34 @@ void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name,
   ++tokens_;
   last_ = 'a';
   size_t k = line_idents_.size();
-  if (k == 0 && tokens_ == 1) import_line_ = id == "import" || id == "from";
+  if (k == 0 && tokens_ == 1) {
+    import_line_ = id == "import" || id == "from";
+    import_items_ = item_start_ = id == "import";
+  }
   if (tokens_ == 2 && k == 1 && (line_idents_[0] == "print" || line_idents_[0] == "exec") &&
       !is_one_of(id, {"if", "in", "is", "and", "or", "not", "for"}))
     fail("a Python 2 print or exec statement");
-  if (trigger_set().count(id)) trigger_ = true;
+  if (trigger(id)) trigger_ = true;
   if (import_line_) {
-    // import a.b.checkpoint as ck / from m import checkpoint as ck: ck names a trigger.
+    // What an import binds: `import a.b.c` binds a, `import a.b as x` x, `from m import y, z as w`
+    // y and w. And import a.b.checkpoint as ck / from m import checkpoint as ck: ck names a
+    // trigger.
     if (after_as_) {
-      if (trigger_set().count(prev_)) aliases_.insert(id);
+      if (trigger(prev_)) aliases_.insert(id);
+      bind(id);
+      pending_ = {};
       after_as_ = false;
     } else if (id == "as") {
       after_as_ = true;
+      pending_ = {};
     } else {
+      if (id == "import" && line_idents_.size() > 0 && line_idents_[0] == "from") {
+        import_items_ = true;
+        item_start_ = true;
+      } else if (k > 0 && import_items_ && item_start_) {
+        pending_ = id;
+        item_start_ = false;
+      }
       prev_ = id;
     }
   } else if (after_as_) {
@@ -216,7 +253,7 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
         scan_string(id.size(), depth + 1);
         continue;
       }
-      if (trigger_set().count(id)) trigger_ = true;
+      if (trigger(id)) trigger_ = true;
       names_.push_back(id);
       i_ = j;
       continue;
@@ -304,8 +341,9 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   bindable_.clear();
   assign_mark_ = in_mark_ = 0;
   assigned_ = in_seen_ = dot_after_first_ = false;
-  prev_ = {};
+  prev_ = pending_ = {};
   import_line_ = after_as_ = trigger_ = colon_ = false;
+  import_items_ = item_start_ = always_ = false;
   rhs_start_ = 0;
   rhs_dotted_ = false;
   tokens_ = 0;
@@ -412,6 +450,12 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
         }
       }
       if (c != '.') rhs_dotted_ = false;
+      if (import_line_ && c == ',') {
+        if (!pending_.empty()) bind(pending_);
+        pending_ = {};
+        item_start_ = import_items_;
+      }
+      if (import_line_ && c == '*') always_ = true;  // from m import *: binds what m holds
       ++tokens_;
       last_ = c;
       prev_sig = c;
@@ -431,7 +475,10 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   ln.header = last_ == ':';
   expect_indent_ = ln.header;
   ln.clause = is_one_of(ln.first, {"elif", "else", "except", "finally"});
-  ln.always = is_one_of(ln.first, {"import", "from", "global", "nonlocal"});
+  if (import_line_ && !pending_.empty()) bind(pending_);
+  // global/nonlocal change where names bind; `from __future__` changes how the file parses.
+  ln.always = always_ || is_one_of(ln.first, {"global", "nonlocal"}) ||
+              (ln.first == "from" && ln.second == "__future__");
   ln.trigger = trigger_;
 
   // What the line binds.
@@ -453,7 +500,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       std::string_view r0 = line_idents_[rhs_start_];
       std::string_view r1 = rhs_start_ + 1 < line_idents_.size() ? line_idents_[rhs_start_ + 1] : std::string_view{};
       bool is_partial = r0 == "partial" || (r0 == "functools" && r1 == "partial");
-      bool dotted_api = rhs_dotted_ && trigger_set().count(line_idents_.back());
+      bool dotted_api = rhs_dotted_ && trigger(line_idents_.back());
       if (dotted_api || (is_partial && trigger_)) {
         aliases_.insert(line_idents_[0]);
       } else if (rhs_dotted_ || is_partial) {
@@ -528,19 +575,22 @@ TSPoint eof_point(const std::string& text) {
 }
 
 // Which lines to keep: relevant lines, the bindings of what they read (transitively), their
-// enclosing headers and statement parts, and one statement of any block left empty.
+// enclosing headers and statement parts, and one statement of any block left empty. Flat arrays
+// indexed by line and by interned name; no allocation per name.
 class Keeper {
  public:
   Keeper(std::vector<Line>& lines, const std::vector<std::string_view>& names,
          const std::vector<std::string_view>& binds, const std::unordered_set<std::string_view>& aliases)
-      : lines_(lines), names_(names), binds_(binds), aliases_(aliases), keep_(lines.size(), false) {}
+      : lines_(lines), names_(names), binds_(binds), aliases_(aliases) {}
 
-  std::vector<bool> run() {
+  std::vector<char> run() {
+    size_t n = lines_.size();
+    keep_.assign(n, 0);
     structure();
-    for (size_t k = 0; k < lines_.size(); ++k) {
+    intern();
+    for (size_t k = 0; k < n; ++k) {
       const Line& l = lines_[k];
-      if (!l.trigger && !l.always && !alias_in(l)) continue;
-      mark(static_cast<int>(k));
+      if (l.trigger || l.always || alias_in(l)) mark(static_cast<int>(k));
     }
     closure();
     fill_empty_blocks();
@@ -555,42 +605,86 @@ class Keeper {
     return false;
   }
 
-  // Parents by indentation; statements (a decorator starts one, a clause continues one).
+  // Parents by indentation, scopes (the innermost def or class), sibling lists, and statements
+  // (a decorator starts one and the definition continues it; a clause continues its if/try).
   void structure() {
+    size_t n = lines_.size();
+    scope_.assign(n, -1);
+    is_class_.assign(n, 0);
+    first_child_.assign(n, -1);
+    last_child_.assign(n, -1);
+    next_sibling_.assign(n, -1);
+    int module_last = -1;
     std::vector<int> stack;  // header lines, innermost last
-    scope_.assign(lines_.size(), -1);
-    is_class_.assign(lines_.size(), false);
-    for (size_t k = 0; k < lines_.size(); ++k) {
+    for (size_t k = 0; k < n; ++k) {
       Line& l = lines_[k];
       while (!stack.empty() && lines_[static_cast<size_t>(stack.back())].indent >= l.indent) stack.pop_back();
       l.parent = stack.empty() ? -1 : stack.back();
-      // The scope: the innermost def or class around the line.
       for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
         const Line& h = lines_[static_cast<size_t>(*it)];
-        bool def = h.first == "def" || h.first == "class" || (h.first == "async" && h.second == "def");
-        if (def) {
+        if (h.first == "def" || h.first == "class" || (h.first == "async" && h.second == "def")) {
           scope_[k] = *it;
           break;
         }
       }
       is_class_[k] = l.first == "class";
-      int prev = previous_sibling(static_cast<int>(k));
+      int& last = l.parent < 0 ? module_last : last_child_[static_cast<size_t>(l.parent)];
+      int prev = last;
       bool continues = prev >= 0 && (l.clause || lines_[static_cast<size_t>(prev)].lead == '@');
       l.unit = continues ? lines_[static_cast<size_t>(prev)].unit : static_cast<int>(k);
-      members_[l.unit].push_back(static_cast<int>(k));
+      if (prev >= 0) next_sibling_[static_cast<size_t>(prev)] = static_cast<int>(k);
+      else if (l.parent >= 0) first_child_[static_cast<size_t>(l.parent)] = static_cast<int>(k);
+      last = static_cast<int>(k);
       if (l.header) stack.push_back(static_cast<int>(k));
-      children_[l.parent].push_back(static_cast<int>(k));
     }
   }
-  int previous_sibling(int k) const {
-    auto it = children_.find(lines_[static_cast<size_t>(k)].parent);
-    if (it == children_.end() || it->second.empty()) return -1;
-    return it->second.back();
+
+  // Names as small integers; bindings as a linked list per name.
+  void intern() {
+    ids_.clear();
+    ids_.reserve(names_.size() / 2 + binds_.size() + 16);
+    auto id_of = [&](std::string_view s) {
+      auto [it, fresh] = ids_.emplace(s, static_cast<int>(ids_.size()));
+      (void)fresh;
+      return it->second;
+    };
+    name_id_.resize(names_.size());
+    for (size_t k = 0; k < names_.size(); ++k) name_id_[k] = id_of(names_[k]);
+    bind_line_.clear();
+    bind_scope_.clear();
+    bind_next_.clear();
+    // `global x` / `nonlocal x`: the function's bindings of x are the enclosing scope's.
+    std::vector<std::pair<int, int>> outer;  // (scope, name id)
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      const Line& l = lines_[k];
+      if (l.first != "global" && l.first != "nonlocal") continue;
+      for (uint32_t m = l.names_begin; m < l.names_end; ++m) outer.emplace_back(scope_[k], name_id_[m]);
+    }
+    std::vector<std::pair<int, int>> entries;  // (name id, entry)
+    head_.assign(ids_.size() + binds_.size(), -1);
+    for (size_t k = 0; k < lines_.size(); ++k) {
+      int sc = scope_[k];
+      for (uint32_t b = lines_[k].binds_begin; b < lines_[k].binds_end; ++b) {
+        int id = id_of(binds_[b]);
+        if (static_cast<size_t>(id) >= head_.size()) head_.resize(static_cast<size_t>(id) + 1, -1);
+        int where = sc;
+        for (const auto& [osc, oid] : outer)
+          if (osc == sc && oid == id) where = sc < 0 ? -1 : scope_[static_cast<size_t>(sc)];
+        bind_line_.push_back(static_cast<int>(k));
+        bind_scope_.push_back(where);
+        bind_next_.push_back(head_[static_cast<size_t>(id)]);
+        head_[static_cast<size_t>(id)] = static_cast<int>(bind_line_.size() - 1);
+      }
+    }
+    head_.resize(ids_.size(), -1);
+    done_head_.assign(ids_.size(), -1);
+    done_scope_.clear();
+    done_next_.clear();
   }
 
   void mark(int k) {
     if (k < 0 || keep_[static_cast<size_t>(k)]) return;
-    keep_[static_cast<size_t>(k)] = true;
+    keep_[static_cast<size_t>(k)] = 1;
     work_.push_back(k);
   }
 
@@ -599,54 +693,26 @@ class Keeper {
   // statements). All of those bindings are kept. Parameters are not counted as bindings, so a
   // read of one also keeps same-named bindings further out: more than needed, never less.
   void closure() {
-    std::unordered_map<std::string_view, std::vector<std::pair<int, int>>> binders;  // name -> (scope, line)
-    // `global x` / `nonlocal x` in a function: its bindings of x are the outer scope's.
-    std::unordered_map<int, std::unordered_set<std::string_view>> outer_names;
-    for (size_t k = 0; k < lines_.size(); ++k) {
-      const Line& l = lines_[k];
-      if (l.first != "global" && l.first != "nonlocal") continue;
-      for (uint32_t n = l.names_begin; n < l.names_end; ++n) outer_names[scope_[k]].insert(names_[n]);
-    }
-    for (size_t k = 0; k < lines_.size(); ++k) {
-      int sc = scope_[k];
-      for (uint32_t b = lines_[k].binds_begin; b < lines_[k].binds_end; ++b) {
-        int where = sc;
-        auto it = outer_names.find(sc);
-        if (it != outer_names.end() && it->second.count(binds_[b])) where = sc < 0 ? -1 : scope_[static_cast<size_t>(sc)];
-        binders[binds_[b]].emplace_back(where, static_cast<int>(k));
-      }
-    }
-    struct Key {
-      std::string_view name;
-      int scope;
-      bool operator==(const Key& o) const { return scope == o.scope && name == o.name; }
-    };
-    struct KeyHash {
-      size_t operator()(const Key& k) const { return std::hash<std::string_view>()(k.name) * 31 + static_cast<size_t>(k.scope + 1); }
-    };
-    std::unordered_set<Key, KeyHash> done;
     while (!work_.empty()) {
       int k = work_.back();
       work_.pop_back();
       const Line& l = lines_[static_cast<size_t>(k)];
       // The statement it belongs to (decorators, the if with its elif/else), and the headers
       // around it.
-      for (int m : members_[l.unit]) mark(m);
+      for (int m = l.unit; m >= 0 && lines_[static_cast<size_t>(m)].unit == l.unit; m = next_sibling_[static_cast<size_t>(m)])
+        mark(m);
       mark(l.parent);
       int from = scope_[static_cast<size_t>(k)];
       for (uint32_t n = l.names_begin; n < l.names_end; ++n) {
-        std::string_view name = names_[n];
-        if (!done.insert(Key{name, from}).second) continue;
-        auto it = binders.find(name);
-        if (it == binders.end()) continue;
-        // Innermost scope out; class bodies only for their own statements.
+        int id = name_id_[n];
+        if (head_[static_cast<size_t>(id)] < 0 || !first_read(id, from)) continue;
         for (int sc = from, first = 1;; first = 0) {
           bool visible = first || sc < 0 || !is_class_[static_cast<size_t>(sc)];
           bool found = false;
           if (visible) {
-            for (const auto& [bsc, line] : it->second) {
-              if (bsc != sc) continue;
-              mark(line);
+            for (int e = head_[static_cast<size_t>(id)]; e >= 0; e = bind_next_[static_cast<size_t>(e)]) {
+              if (bind_scope_[static_cast<size_t>(e)] != sc) continue;
+              mark(bind_line_[static_cast<size_t>(e)]);
               found = true;
             }
           }
@@ -657,29 +723,43 @@ class Keeper {
     }
   }
 
+  // True the first time name `id` is looked up from scope `sc`.
+  bool first_read(int id, int sc) {
+    for (int e = done_head_[static_cast<size_t>(id)]; e >= 0; e = done_next_[static_cast<size_t>(e)])
+      if (done_scope_[static_cast<size_t>(e)] == sc) return false;
+    done_scope_.push_back(sc);
+    done_next_.push_back(done_head_[static_cast<size_t>(id)]);
+    done_head_[static_cast<size_t>(id)] = static_cast<int>(done_scope_.size() - 1);
+    return true;
+  }
+
   // Every kept header needs a statement in its block: the first single-line one, else the
   // first statement (whose own blocks are then filled the same way).
   void fill_empty_blocks() {
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t k = 0; k < lines_.size(); ++k) {
-        if (!keep_[k] || !lines_[k].header) continue;
-        const auto& kids = children_[static_cast<int>(k)];
+        if (!keep_[k] || !lines_[k].header || first_child_[k] < 0) continue;
         bool any = false;
-        for (int c : kids) any = any || keep_[static_cast<size_t>(c)];
-        if (any || kids.empty()) continue;
+        for (int c = first_child_[k]; c >= 0 && !any; c = next_sibling_[static_cast<size_t>(c)])
+          any = keep_[static_cast<size_t>(c)] != 0;
+        if (any) continue;
         int pick = -1;
-        for (int c : kids) {
+        for (int c = first_child_[k]; c >= 0; c = next_sibling_[static_cast<size_t>(c)]) {
           const Line& l = lines_[static_cast<size_t>(c)];
-          if (!l.header && l.lead != '@' && members_[l.unit].size() == 1) {
+          int after = next_sibling_[static_cast<size_t>(c)];
+          bool alone = l.unit == c && (after < 0 || lines_[static_cast<size_t>(after)].unit != c);
+          if (!l.header && l.lead != '@' && alone) {
             pick = c;
             break;
           }
         }
-        if (pick < 0) {
-          for (int m : members_[lines_[static_cast<size_t>(kids[0])].unit]) keep_[static_cast<size_t>(m)] = true;
+        if (pick >= 0) {
+          keep_[static_cast<size_t>(pick)] = 1;
         } else {
-          keep_[static_cast<size_t>(pick)] = true;
+          int u = lines_[static_cast<size_t>(first_child_[k])].unit;
+          for (int m = u; m >= 0 && lines_[static_cast<size_t>(m)].unit == u; m = next_sibling_[static_cast<size_t>(m)])
+            keep_[static_cast<size_t>(m)] = 1;
         }
         changed = true;
       }
@@ -690,17 +770,20 @@ class Keeper {
   const std::vector<std::string_view>& names_;
   const std::vector<std::string_view>& binds_;
   const std::unordered_set<std::string_view>& aliases_;
-  std::vector<bool> keep_;
-  std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
-  std::vector<bool> is_class_;  // the line is a class header
+  std::vector<char> keep_;
+  std::vector<int> scope_;       // the def or class line whose scope holds the line (-1: module)
+  std::vector<char> is_class_;   // the line is a class header
+  std::vector<int> first_child_, last_child_, next_sibling_;
+  std::unordered_map<std::string_view, int> ids_;
+  std::vector<int> name_id_;                            // per read
+  std::vector<int> head_, bind_line_, bind_scope_, bind_next_;  // bindings per name id
+  std::vector<int> done_head_, done_scope_, done_next_;         // (name, scope) looked up
   std::vector<int> work_;
-  std::unordered_map<int, std::vector<int>> members_;
-  std::unordered_map<int, std::vector<int>> children_;
 };
 
 }  // namespace
 
-bool is_trigger(std::string_view identifier) { return trigger_set().count(identifier) != 0; }
+bool is_trigger(std::string_view identifier) { return trigger(identifier); }
 
 Selection select_statements(const SourceFile& src) {
   Selection sel;
@@ -733,8 +816,8 @@ Selection select_statements(const SourceFile& src) {
     }
   }
   Keeper keeper(lines, sc.names(), sc.binds(), aliases);
-  std::vector<bool> keep = keeper.run();
-  if (std::find(keep.begin(), keep.end(), true) == keep.end()) keep[0] = true;  // a module needs one statement
+  std::vector<char> keep = keeper.run();
+  if (std::find(keep.begin(), keep.end(), 1) == keep.end()) keep[0] = 1;  // a module needs one statement
   TSPoint eof{};
   bool eof_known = false;
   for (size_t k = 0; k < lines.size(); ++k) {

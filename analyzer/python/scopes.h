@@ -60,6 +60,12 @@ class Scopes {
     int scope = -1;                                  // the scope that binds it
   };
   Found lookup(std::string_view name, int scope) const;
+  // A `from M import *` is visible from `scope`.
+  bool has_wildcard(int scope) const {
+    for (int cur = scope; cur >= 0; cur = scopes_[static_cast<size_t>(cur)].parent)
+      if (!scopes_[static_cast<size_t>(cur)].wildcard.empty()) return true;
+    return false;
+  }
 
   // The qualified name an expression of names and attributes denotes when its root is an
   // import ("" for local values, calls, subscripts, ...).
