@@ -1,6 +1,7 @@
 #include "analyzer/python/relevance.h"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -112,7 +113,20 @@ struct Line {
 
 class Scanner {
  public:
-  explicit Scanner(std::string_view t) : t_(t) {}
+  // One scanner per thread, reused: its buffers keep their capacity from file to file.
+  void reset(std::string_view t) {
+    t_ = t;
+    i_ = 0;
+    row_ = 0;
+    problem_.clear();
+    brackets_.clear();
+    indents_.assign(1, 0);
+    expect_indent_ = false;
+    lines_.clear();
+    names_.clear();
+    binds_.clear();
+    aliases_.clear();
+  }
 
   void run();
   bool failed() const { return !problem_.empty(); }
@@ -372,7 +386,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       continue;
     }
     if (c == '#') {
-      while (i_ < n && t_[i_] != '\n') ++i_;
+      const void* nl = std::memchr(t_.data() + i_, '\n', n - i_);
+      i_ = nl ? static_cast<size_t>(static_cast<const char*>(nl) - t_.data()) : n;
       continue;
     }
     if (c == '\\') {
@@ -549,7 +564,8 @@ void Scanner::run() {
       continue;
     }
     if (c == '#') {
-      while (i_ < n && t_[i_] != '\n') ++i_;
+      const void* nl = std::memchr(t_.data() + i_, '\n', n - i_);
+      i_ = nl ? static_cast<size_t>(static_cast<const char*>(nl) - t_.data()) : n;
       continue;
     }
     logical_line(line_start, row, col);
@@ -579,17 +595,21 @@ TSPoint eof_point(const std::string& text) {
 // indexed by line and by interned name; no allocation per name.
 class Keeper {
  public:
-  Keeper(std::vector<Line>& lines, const std::vector<std::string_view>& names,
-         const std::vector<std::string_view>& binds, const std::unordered_set<std::string_view>& aliases)
-      : lines_(lines), names_(names), binds_(binds), aliases_(aliases) {}
-
-  std::vector<char> run() {
-    size_t n = lines_.size();
+  // One keeper per thread, reused like the scanner.
+  const std::vector<char>& run(std::vector<Line>& lines, const std::vector<std::string_view>& names,
+                               const std::vector<std::string_view>& binds,
+                               const std::unordered_set<std::string_view>& aliases) {
+    lines_ = &lines;
+    names_ = &names;
+    binds_ = &binds;
+    aliases_ = &aliases;
+    work_.clear();
+    size_t n = lines.size();
     keep_.assign(n, 0);
     structure();
     intern();
     for (size_t k = 0; k < n; ++k) {
-      const Line& l = lines_[k];
+      const Line& l = (*lines_)[k];
       if (l.trigger || l.always || alias_in(l)) mark(static_cast<int>(k));
     }
     closure();
@@ -599,16 +619,16 @@ class Keeper {
 
  private:
   bool alias_in(const Line& l) const {
-    if (aliases_.empty()) return false;
+    if ((*aliases_).empty()) return false;
     for (uint32_t k = l.names_begin; k < l.names_end; ++k)
-      if (aliases_.count(names_[k])) return true;
+      if ((*aliases_).count((*names_)[k])) return true;
     return false;
   }
 
   // Parents by indentation, scopes (the innermost def or class), sibling lists, and statements
   // (a decorator starts one and the definition continues it; a clause continues its if/try).
   void structure() {
-    size_t n = lines_.size();
+    size_t n = (*lines_).size();
     scope_.assign(n, -1);
     is_class_.assign(n, 0);
     first_child_.assign(n, -1);
@@ -617,11 +637,11 @@ class Keeper {
     int module_last = -1;
     std::vector<int> stack;  // header lines, innermost last
     for (size_t k = 0; k < n; ++k) {
-      Line& l = lines_[k];
-      while (!stack.empty() && lines_[static_cast<size_t>(stack.back())].indent >= l.indent) stack.pop_back();
+      Line& l = (*lines_)[k];
+      while (!stack.empty() && (*lines_)[static_cast<size_t>(stack.back())].indent >= l.indent) stack.pop_back();
       l.parent = stack.empty() ? -1 : stack.back();
       for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
-        const Line& h = lines_[static_cast<size_t>(*it)];
+        const Line& h = (*lines_)[static_cast<size_t>(*it)];
         if (h.first == "def" || h.first == "class" || (h.first == "async" && h.second == "def")) {
           scope_[k] = *it;
           break;
@@ -630,8 +650,8 @@ class Keeper {
       is_class_[k] = l.first == "class";
       int& last = l.parent < 0 ? module_last : last_child_[static_cast<size_t>(l.parent)];
       int prev = last;
-      bool continues = prev >= 0 && (l.clause || lines_[static_cast<size_t>(prev)].lead == '@');
-      l.unit = continues ? lines_[static_cast<size_t>(prev)].unit : static_cast<int>(k);
+      bool continues = prev >= 0 && (l.clause || (*lines_)[static_cast<size_t>(prev)].lead == '@');
+      l.unit = continues ? (*lines_)[static_cast<size_t>(prev)].unit : static_cast<int>(k);
       if (prev >= 0) next_sibling_[static_cast<size_t>(prev)] = static_cast<int>(k);
       else if (l.parent >= 0) first_child_[static_cast<size_t>(l.parent)] = static_cast<int>(k);
       last = static_cast<int>(k);
@@ -642,30 +662,30 @@ class Keeper {
   // Names as small integers; bindings as a linked list per name.
   void intern() {
     ids_.clear();
-    ids_.reserve(names_.size() / 2 + binds_.size() + 16);
+    ids_.reserve((*names_).size() / 2 + (*binds_).size() + 16);
     auto id_of = [&](std::string_view s) {
       auto [it, fresh] = ids_.emplace(s, static_cast<int>(ids_.size()));
       (void)fresh;
       return it->second;
     };
-    name_id_.resize(names_.size());
-    for (size_t k = 0; k < names_.size(); ++k) name_id_[k] = id_of(names_[k]);
+    name_id_.resize((*names_).size());
+    for (size_t k = 0; k < (*names_).size(); ++k) name_id_[k] = id_of((*names_)[k]);
     bind_line_.clear();
     bind_scope_.clear();
     bind_next_.clear();
     // `global x` / `nonlocal x`: the function's bindings of x are the enclosing scope's.
     std::vector<std::pair<int, int>> outer;  // (scope, name id)
-    for (size_t k = 0; k < lines_.size(); ++k) {
-      const Line& l = lines_[k];
+    for (size_t k = 0; k < (*lines_).size(); ++k) {
+      const Line& l = (*lines_)[k];
       if (l.first != "global" && l.first != "nonlocal") continue;
       for (uint32_t m = l.names_begin; m < l.names_end; ++m) outer.emplace_back(scope_[k], name_id_[m]);
     }
     std::vector<std::pair<int, int>> entries;  // (name id, entry)
-    head_.assign(ids_.size() + binds_.size(), -1);
-    for (size_t k = 0; k < lines_.size(); ++k) {
+    head_.assign(ids_.size() + (*binds_).size(), -1);
+    for (size_t k = 0; k < (*lines_).size(); ++k) {
       int sc = scope_[k];
-      for (uint32_t b = lines_[k].binds_begin; b < lines_[k].binds_end; ++b) {
-        int id = id_of(binds_[b]);
+      for (uint32_t b = (*lines_)[k].binds_begin; b < (*lines_)[k].binds_end; ++b) {
+        int id = id_of((*binds_)[b]);
         if (static_cast<size_t>(id) >= head_.size()) head_.resize(static_cast<size_t>(id) + 1, -1);
         int where = sc;
         for (const auto& [osc, oid] : outer)
@@ -696,10 +716,10 @@ class Keeper {
     while (!work_.empty()) {
       int k = work_.back();
       work_.pop_back();
-      const Line& l = lines_[static_cast<size_t>(k)];
+      const Line& l = (*lines_)[static_cast<size_t>(k)];
       // The statement it belongs to (decorators, the if with its elif/else), and the headers
       // around it.
-      for (int m = l.unit; m >= 0 && lines_[static_cast<size_t>(m)].unit == l.unit; m = next_sibling_[static_cast<size_t>(m)])
+      for (int m = l.unit; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == l.unit; m = next_sibling_[static_cast<size_t>(m)])
         mark(m);
       mark(l.parent);
       int from = scope_[static_cast<size_t>(k)];
@@ -738,17 +758,17 @@ class Keeper {
   void fill_empty_blocks() {
     for (bool changed = true; changed;) {
       changed = false;
-      for (size_t k = 0; k < lines_.size(); ++k) {
-        if (!keep_[k] || !lines_[k].header || first_child_[k] < 0) continue;
+      for (size_t k = 0; k < (*lines_).size(); ++k) {
+        if (!keep_[k] || !(*lines_)[k].header || first_child_[k] < 0) continue;
         bool any = false;
         for (int c = first_child_[k]; c >= 0 && !any; c = next_sibling_[static_cast<size_t>(c)])
           any = keep_[static_cast<size_t>(c)] != 0;
         if (any) continue;
         int pick = -1;
         for (int c = first_child_[k]; c >= 0; c = next_sibling_[static_cast<size_t>(c)]) {
-          const Line& l = lines_[static_cast<size_t>(c)];
+          const Line& l = (*lines_)[static_cast<size_t>(c)];
           int after = next_sibling_[static_cast<size_t>(c)];
-          bool alone = l.unit == c && (after < 0 || lines_[static_cast<size_t>(after)].unit != c);
+          bool alone = l.unit == c && (after < 0 || (*lines_)[static_cast<size_t>(after)].unit != c);
           if (!l.header && l.lead != '@' && alone) {
             pick = c;
             break;
@@ -757,8 +777,8 @@ class Keeper {
         if (pick >= 0) {
           keep_[static_cast<size_t>(pick)] = 1;
         } else {
-          int u = lines_[static_cast<size_t>(first_child_[k])].unit;
-          for (int m = u; m >= 0 && lines_[static_cast<size_t>(m)].unit == u; m = next_sibling_[static_cast<size_t>(m)])
+          int u = (*lines_)[static_cast<size_t>(first_child_[k])].unit;
+          for (int m = u; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == u; m = next_sibling_[static_cast<size_t>(m)])
             keep_[static_cast<size_t>(m)] = 1;
         }
         changed = true;
@@ -766,10 +786,10 @@ class Keeper {
     }
   }
 
-  std::vector<Line>& lines_;
-  const std::vector<std::string_view>& names_;
-  const std::vector<std::string_view>& binds_;
-  const std::unordered_set<std::string_view>& aliases_;
+  std::vector<Line>* lines_ = nullptr;
+  const std::vector<std::string_view>* names_ = nullptr;
+  const std::vector<std::string_view>* binds_ = nullptr;
+  const std::unordered_set<std::string_view>* aliases_ = nullptr;
   std::vector<char> keep_;
   std::vector<int> scope_;       // the def or class line whose scope holds the line (-1: module)
   std::vector<char> is_class_;   // the line is a class header
@@ -788,7 +808,8 @@ bool is_trigger(std::string_view identifier) { return trigger(identifier); }
 Selection select_statements(const SourceFile& src) {
   Selection sel;
   const std::string& text = src.text();
-  Scanner sc(text);
+  thread_local Scanner sc;
+  sc.reset(text);
   sc.run();
   if (sc.failed()) {
     sel.why = "the scan saw " + sc.problem();
@@ -815,8 +836,8 @@ Selection select_statements(const SourceFile& src) {
       }
     }
   }
-  Keeper keeper(lines, sc.names(), sc.binds(), aliases);
-  std::vector<char> keep = keeper.run();
+  thread_local Keeper keeper;
+  std::vector<char> keep = keeper.run(lines, sc.names(), sc.binds(), aliases);
   if (std::find(keep.begin(), keep.end(), 1) == keep.end()) keep[0] = 1;  // a module needs one statement
   TSPoint eof{};
   bool eof_known = false;
