@@ -25,9 +25,9 @@ bool is_checkpoint_option(std::string_view kw) {
          kw == "determinism_check" || kw == "debug" || kw == "early_stop";
 }
 
-TSNode Args::keyword(std::string_view name, const Module& m) const {
-  for (TSNode k : keywords)
-    if (m.text(field(k, sym().f_name)) == name) return k;
+TSNode Args::keyword(std::string_view name, const Module& /*m*/) const {
+  for (size_t i = 0; i < keywords.size(); ++i)
+    if (keyword_names[i] == name) return keywords[i];
   return TSNode{};
 }
 
@@ -74,8 +74,7 @@ void Extractor::densify_order() {
 
 void Extractor::walk_block(TSNode block, uint32_t depth) {
   if (depth == 0) return;
-  uint32_t n = ts_node_named_child_count(block);
-  for (uint32_t i = 0; i < n; ++i) walk_statement(ts_node_named_child(block, i), depth - 1);
+  each_named(block, [&](TSNode st) { walk_statement(st, depth - 1); });
 }
 
 void Extractor::walk_definition(TSNode def, uint32_t depth) {
@@ -116,9 +115,7 @@ void Extractor::walk_if(TSNode st, uint32_t depth) {
   TSNode cond = field(st, y.f_condition);
   scan(cond);
   branch(cond, field(st, y.f_consequence));
-  uint32_t n = ts_node_named_child_count(st);
-  for (uint32_t i = 0; i < n; ++i) {
-    TSNode c = ts_node_named_child(st, i);
+  each_named(st, [&](TSNode c) {
     if (is(c, y.elif_clause)) {
       order_ = static_cast<int>(ts_node_start_byte(c));
       TSNode ec = field(c, y.f_condition);
@@ -127,7 +124,7 @@ void Extractor::walk_if(TSNode st, uint32_t depth) {
     } else if (is(c, y.else_clause)) {
       branch(TSNode{}, field(c, y.f_body));
     }
-  }
+  });
 }
 
 void Extractor::walk_for(TSNode st, uint32_t depth) {
@@ -198,11 +195,9 @@ void Extractor::walk_statement(TSNode st, uint32_t depth) {
   if (k == y.function_definition || k == y.class_definition) {
     walk_definition(st, depth);
   } else if (k == y.decorated_definition) {
-    uint32_t n = ts_node_named_child_count(st);
-    for (uint32_t i = 0; i < n; ++i) {
-      TSNode c = ts_node_named_child(st, i);
+    each_named(st, [&](TSNode c) {
       if (is(c, y.decorator)) scan(c);
-    }
+    });
     TSNode def = field(st, y.f_definition);
     if (!ts_node_is_null(def)) walk_definition(def, depth);
   } else if (k == y.if_statement) {
@@ -214,9 +209,7 @@ void Extractor::walk_statement(TSNode st, uint32_t depth) {
   } else if (k == y.while_statement || k == y.try_statement || k == y.match_statement ||
              k == y.except_clause || k == y.except_group_clause || k == y.finally_clause ||
              k == y.else_clause || k == y.case_clause || k == y.elif_clause) {
-    uint32_t n = ts_node_named_child_count(st);
-    for (uint32_t i = 0; i < n; ++i) {
-      TSNode c = ts_node_named_child(st, i);
+    each_named(st, [&](TSNode c) {
       TSSymbol ck = ts_node_symbol(c);
       if (ck == y.block) {
         // match: the block holds case clauses.
@@ -232,13 +225,22 @@ void Extractor::walk_statement(TSNode st, uint32_t depth) {
       } else {
         scan(c);
       }
-    }
+    });
   } else {
     scan(st);
   }
 }
 
 // ---- expressions -----------------------------------------------------------------------------
+
+bool Extractor::is_fstring(TSNode str) const {
+  std::string_view t = m_.text(str);
+  for (size_t i = 0; i < t.size() && i < 3; ++i) {
+    if (t[i] == 'f' || t[i] == 'F') return true;
+    if (t[i] == '"' || t[i] == '\'') return false;
+  }
+  return false;
+}
 
 void Extractor::scan(TSNode n) {
   if (ts_node_is_null(n)) return;
@@ -252,9 +254,10 @@ void Extractor::scan(TSNode n) {
       on_call(cur);
     else if (k == y.assignment)
       on_assignment(cur);
-    else if (k == y.string || k == y.comment || k == y.integer || k == y.float_ ||
-             k == y.identifier)
-      descend = k == y.string;  // f-string interpolations hold calls
+    else if (k == y.string)
+      descend = is_fstring(cur);  // only f-string interpolations can hold calls
+    else if (k == y.comment || k == y.integer || k == y.float_ || k == y.identifier)
+      descend = false;
     if (descend && c.first_child()) continue;
     while (!c.next_sibling()) {
       if (!c.parent()) return;
@@ -298,20 +301,20 @@ Args Extractor::args_of(TSNode call) const {
     if (!ts_node_is_null(list)) a.positional.push_back(list);  // f(x for x in y)
     return a;
   }
-  uint32_t n = ts_node_named_child_count(list);
-  for (uint32_t i = 0; i < n; ++i) {
-    TSNode c = ts_node_named_child(list, i);
+  each_named(list, [&](TSNode c) {
     TSSymbol k = ts_node_symbol(c);
-    if (k == y.comment) continue;
-    if (k == y.keyword_argument)
+    if (k == y.comment) return;
+    if (k == y.keyword_argument) {
       a.keywords.push_back(c);
+      a.keyword_names.push_back(m_.text(field(c, y.f_name)));
+    }
     else if (k == y.list_splat)
       a.list_splats.push_back(c);
     else if (k == y.dictionary_splat)
       a.dict_splats.push_back(c);
     else
       a.positional.push_back(c);
-  }
+  });
   return a;
 }
 

@@ -32,6 +32,7 @@ struct Callee {
 struct Args {
   std::vector<TSNode> positional;  // plain positional expressions
   std::vector<TSNode> keywords;    // keyword_argument nodes
+  std::vector<std::string_view> keyword_names;  // their names, in the same order
   std::vector<TSNode> list_splats;
   std::vector<TSNode> dict_splats;
   TSNode keyword(std::string_view name, const Module& m) const;
@@ -74,6 +75,7 @@ class Extractor {
   void walk_with(TSNode st, uint32_t depth);
   void walk_definition(TSNode def, uint32_t depth);
   void scan(TSNode n);
+  bool is_fstring(TSNode str) const;
   bool may_matter(TSNode fn) const;
   void on_call(TSNode call);
   void on_assignment(TSNode asg);

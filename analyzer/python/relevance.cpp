@@ -35,10 +35,8 @@ constexpr std::string_view kTriggers[] = {
     "use_gradient_checkpointing",
 };
 
-const std::unordered_set<std::string_view>& trigger_set() {
-  static const std::unordered_set<std::string_view> s(std::begin(kTriggers), std::end(kTriggers));
-  return s;
-}
+const std::unordered_set<std::string_view> kTriggerSet(std::begin(kTriggers), std::end(kTriggers));
+const std::unordered_set<std::string_view>& trigger_set() { return kTriggerSet; }
 
 constexpr std::string_view kMutators[] = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__",
                                           "__delitem__", "append", "extend", "insert", "remove"};
@@ -56,17 +54,42 @@ struct TriggerFilter {
   }
 };
 
+const TriggerFilter kTriggerFilter;
+
 bool trigger(std::string_view id) {
-  static const TriggerFilter f;
+  const TriggerFilter& f = kTriggerFilter;
   if (id.empty() || id.size() >= 64 || !f.length[id.size()] || !f.first[static_cast<unsigned char>(id[0])])
     return false;
   return trigger_set().count(id) != 0;
 }
 
-bool ident_start(unsigned char c) {
-  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
-}
-bool ident_char(unsigned char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
+// Character classes of the scan, by byte.
+enum CharClass : uint8_t { kOther, kSpace, kNewline, kHash, kBackslash, kQuote, kIdent, kDigit, kOpen, kClose, kInvalid };
+struct Classes {
+  uint8_t c[256];
+  bool ident[256];  // may continue an identifier
+  Classes() : c{}, ident{} {
+    for (int b = 0; b < 256; ++b) {
+      bool letter = b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80;
+      bool digit = b >= '0' && b <= '9';
+      ident[b] = letter || digit;
+      c[b] = letter ? kIdent : digit ? kDigit : kOther;
+    }
+    c[static_cast<int>(' ')] = c[static_cast<int>('\t')] = c[static_cast<int>('\f')] = c[static_cast<int>('\r')] = kSpace;
+    c[static_cast<int>('\n')] = kNewline;
+    c[static_cast<int>('#')] = kHash;
+    c[static_cast<int>('\\')] = kBackslash;
+    c[static_cast<int>('\'')] = c[static_cast<int>('"')] = kQuote;
+    c[static_cast<int>('(')] = c[static_cast<int>('[')] = c[static_cast<int>('{')] = kOpen;
+    c[static_cast<int>(')')] = c[static_cast<int>(']')] = c[static_cast<int>('}')] = kClose;
+    c[static_cast<int>('$')] = c[static_cast<int>('?')] = c[static_cast<int>('`')] = kInvalid;
+  }
+};
+const Classes kClasses;  // built once at start-up; read without a guard in the hot loops
+const Classes& classes() { return kClasses; }
+
+bool ident_start(unsigned char c) { return classes().c[c] == kIdent; }
+bool ident_char(unsigned char c) { return classes().ident[c]; }
 
 bool string_prefix(std::string_view s) {
   if (s.empty() || s.size() > 2) return false;
@@ -372,25 +395,27 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
 
   size_t n = t_.size();
   char prev_sig = 0;  // the previous significant character, for attributes
+  const Classes& cls = classes();
   while (i_ < n && problem_.empty()) {
     char c = t_[i_];
     unsigned char uc = static_cast<unsigned char>(c);
-    if (c == ' ' || c == '\t' || c == '\f' || c == '\r') {
+    uint8_t kind = cls.c[uc];
+    if (kind == kSpace) {
       ++i_;
       continue;
     }
-    if (c == '\n') {
+    if (kind == kNewline) {
       ++i_;
       ++row_;
       if (brackets_.empty()) break;
       continue;
     }
-    if (c == '#') {
+    if (kind == kHash) {
       const void* nl = std::memchr(t_.data() + i_, '\n', n - i_);
       i_ = nl ? static_cast<size_t>(static_cast<const char*>(nl) - t_.data()) : n;
       continue;
     }
-    if (c == '\\') {
+    if (kind == kBackslash) {
       size_t j = i_ + 1;
       if (j < n && t_[j] == '\r') ++j;
       if (j < n && t_[j] == '\n') {
@@ -401,9 +426,9 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       }
       continue;
     }
-    if (c == '\'' || c == '"') {
+    if (kind == kQuote) {
       scan_string(0, 0);
-    } else if (ident_start(uc)) {
+    } else if (kind == kIdent) {
       size_t j = i_;
       while (j < n && ident_char(static_cast<unsigned char>(t_[j]))) ++j;
       std::string_view id = t_.substr(i_, j - i_);
@@ -659,34 +684,33 @@ class Keeper {
     }
   }
 
-  // Names as small integers; bindings as a linked list per name.
+  // Bound names as small integers (a read of a name nothing binds gets -1); bindings as a
+  // linked list per name.
   void intern() {
     ids_.clear();
-    ids_.reserve((*names_).size() / 2 + (*binds_).size() + 16);
-    auto id_of = [&](std::string_view s) {
-      auto [it, fresh] = ids_.emplace(s, static_cast<int>(ids_.size()));
-      (void)fresh;
-      return it->second;
-    };
+    ids_.reserve((*binds_).size() + 16);
+    for (auto b : *binds_) ids_.emplace(b, static_cast<int>(ids_.size()));
     name_id_.resize((*names_).size());
-    for (size_t k = 0; k < (*names_).size(); ++k) name_id_[k] = id_of((*names_)[k]);
+    for (size_t k = 0; k < (*names_).size(); ++k) {
+      auto it = ids_.find((*names_)[k]);
+      name_id_[k] = it == ids_.end() ? -1 : it->second;
+    }
     bind_line_.clear();
     bind_scope_.clear();
     bind_next_.clear();
+    head_.assign(ids_.size(), -1);
     // `global x` / `nonlocal x`: the function's bindings of x are the enclosing scope's.
     std::vector<std::pair<int, int>> outer;  // (scope, name id)
     for (size_t k = 0; k < (*lines_).size(); ++k) {
       const Line& l = (*lines_)[k];
       if (l.first != "global" && l.first != "nonlocal") continue;
-      for (uint32_t m = l.names_begin; m < l.names_end; ++m) outer.emplace_back(scope_[k], name_id_[m]);
+      for (uint32_t m = l.names_begin; m < l.names_end; ++m)
+        if (name_id_[m] >= 0) outer.emplace_back(scope_[k], name_id_[m]);
     }
-    std::vector<std::pair<int, int>> entries;  // (name id, entry)
-    head_.assign(ids_.size() + (*binds_).size(), -1);
     for (size_t k = 0; k < (*lines_).size(); ++k) {
       int sc = scope_[k];
       for (uint32_t b = (*lines_)[k].binds_begin; b < (*lines_)[k].binds_end; ++b) {
-        int id = id_of((*binds_)[b]);
-        if (static_cast<size_t>(id) >= head_.size()) head_.resize(static_cast<size_t>(id) + 1, -1);
+        int id = ids_.find((*binds_)[b])->second;
         int where = sc;
         for (const auto& [osc, oid] : outer)
           if (osc == sc && oid == id) where = sc < 0 ? -1 : scope_[static_cast<size_t>(sc)];
@@ -696,7 +720,6 @@ class Keeper {
         head_[static_cast<size_t>(id)] = static_cast<int>(bind_line_.size() - 1);
       }
     }
-    head_.resize(ids_.size(), -1);
     done_head_.assign(ids_.size(), -1);
     done_scope_.clear();
     done_next_.clear();
@@ -725,7 +748,7 @@ class Keeper {
       int from = scope_[static_cast<size_t>(k)];
       for (uint32_t n = l.names_begin; n < l.names_end; ++n) {
         int id = name_id_[n];
-        if (head_[static_cast<size_t>(id)] < 0 || !first_read(id, from)) continue;
+        if (id < 0 || !first_read(id, from)) continue;
         for (int sc = from, first = 1;; first = 0) {
           bool visible = first || sc < 0 || !is_class_[static_cast<size_t>(sc)];
           bool found = false;

@@ -152,9 +152,7 @@ void Scopes::collect_targets(TSNode t, int s, TSNode value, bool plain) {
 void Scopes::collect_params(TSNode params, int s) {
   const Symbols& y = sym();
   if (ts_node_is_null(params)) return;
-  uint32_t n = ts_node_named_child_count(params);
-  for (uint32_t i = 0; i < n; ++i) {
-    TSNode p = ts_node_named_child(params, i);
+  each_named(params, [&](TSNode p) {
     TSNode name{};
     if (is(p, y.identifier)) {
       name = p;
@@ -168,7 +166,7 @@ void Scopes::collect_params(TSNode params, int s) {
       name = c;
     }
     if (is(name, y.identifier)) bind(s, name, {Binding::Kind::Param, "", {}, name});
-  }
+  });
 }
 
 void Scopes::collect_statement(TSNode st, int s, uint32_t depth) {
@@ -228,11 +226,9 @@ void Scopes::collect_statement(TSNode st, int s, uint32_t depth) {
     TSNode def = field(st, y.f_definition);
     if (!ts_node_is_null(def)) collect_statement(def, s, depth);
   } else if (k == y.global_statement) {
-    uint32_t n = ts_node_named_child_count(st);
-    for (uint32_t i = 0; i < n; ++i) {
-      TSNode id = ts_node_named_child(st, i);
+    each_named(st, [&](TSNode id) {
       if (is(id, y.identifier)) scopes_[static_cast<size_t>(s)].globals.insert(m.text(id));
-    }
+    });
   } else if (k == y.delete_statement) {
     uint32_t n = ts_node_named_child_count(st);
     for (uint32_t i = 0; i < n; ++i) collect_targets(ts_node_named_child(st, i), s, {}, false);
@@ -241,9 +237,7 @@ void Scopes::collect_statement(TSNode st, int s, uint32_t depth) {
   } else {
     // Compound statements: loop and with targets, then every nested block and clause.
     if (k == y.for_statement) collect_targets(field(st, y.f_left), s, {}, false);
-    uint32_t n = ts_node_named_child_count(st);
-    for (uint32_t i = 0; i < n; ++i) {
-      TSNode c = ts_node_named_child(st, i);
+    each_named(st, [&](TSNode c) {
       TSSymbol ck = ts_node_symbol(c);
       if (ck == y.block) {
         collect_block(c, s, depth);
@@ -261,7 +255,7 @@ void Scopes::collect_statement(TSNode st, int s, uint32_t depth) {
           }
         }
       }
-    }
+    });
   }
 }
 

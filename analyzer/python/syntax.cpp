@@ -158,57 +158,58 @@ std::optional<InputError> check_block(const Module& m, TSNode container, int dep
 
 std::optional<InputError> check_compound(const Module& m, TSNode n, int depth) {
   if (depth > 200) return std::nullopt;
-  uint32_t count = ts_node_named_child_count(n);
-  for (uint32_t i = 0; i < count; ++i) {
-    TSNode c = ts_node_named_child(n, i);
+  std::optional<InputError> err;
+  each_named(n, [&](TSNode c) {
+    if (err) return;
     TSSymbol s = ts_node_symbol(c);
-    if (s == sym().block) {
-      if (auto e = check_block(m, c, depth + 1)) return e;
-    } else if (is_compound(s)) {
-      if (auto e = check_compound(m, c, depth + 1)) return e;
-    }
-  }
-  return std::nullopt;
+    if (s == sym().block) err = check_block(m, c, depth + 1);
+    else if (is_compound(s)) err = check_compound(m, c, depth + 1);
+  });
+  return err;
 }
 
 std::optional<InputError> check_block(const Module& m, TSNode container, int depth) {
   const Symbols& y = sym();
   std::optional<uint32_t> column;
-  uint32_t count = ts_node_named_child_count(container);
-  for (uint32_t i = 0; i < count; ++i) {
-    TSNode c = ts_node_named_child(container, i);
+  std::optional<InputError> err;
+  TSNode prev{};
+  each_named(container, [&](TSNode c) {
+    if (err) return;
     TSSymbol s = ts_node_symbol(c);
-    if (s == y.comment) continue;
+    if (s == y.comment) return;
     if (s == y.print_statement || s == y.exec_statement) {
-      return InputError{m.loc(c), fmt::format("syntax error: Python 2 {} statement (not valid "
-                                              "Python 3); did you mean {}(...)?",
-                                              s == y.print_statement ? "print" : "exec",
-                                              s == y.print_statement ? "print" : "exec")};
+      err = InputError{m.loc(c), fmt::format("syntax error: Python 2 {} statement (not valid "
+                                             "Python 3); did you mean {}(...)?",
+                                             s == y.print_statement ? "print" : "exec",
+                                             s == y.print_statement ? "print" : "exec")};
+      return;
     }
     if (starts_line(m, c)) {
       uint32_t col = ts_node_start_point(c).column;
+      // After a more deeply indented line, a deeper or shallower start is a dedent to a level
+      // that was never opened.
+      bool after_deeper = !ts_node_is_null(prev) && line_indent(m, ts_node_end_point(prev).row) > col;
+      bool root = container.id == m.root().id;
       if (!column) {
         column = col;
-        if (s != y.case_clause && container.id == m.root().id && col != 0) {
-          bool dedent = i > 0 && line_indent(m, ts_node_end_point(ts_node_named_child(container, i - 1)).row) > col;
-          return InputError{m.loc(c), dedent ? "syntax error: unindent does not match any outer "
-                                               "indentation level"
-                                             : "syntax error: unexpected indent"};
+        if (s != y.case_clause && root && col != 0) {
+          err = InputError{m.loc(c), after_deeper ? "syntax error: unindent does not match any outer "
+                                                    "indentation level"
+                                                  : "syntax error: unexpected indent"};
+          return;
         }
       } else if (col != *column) {
-        // Deeper than its siblings after a more deeply indented line: a dedent to a level
-        // that was never opened.
-        bool dedent = col < *column || (i > 0 && line_indent(m, ts_node_end_point(ts_node_named_child(container, i - 1)).row) > col);
-        return InputError{m.loc(c), dedent ? "syntax error: unindent does not match any outer "
-                                             "indentation level"
-                                           : "syntax error: unexpected indent"};
+        err = InputError{m.loc(c), col < *column || after_deeper
+                                       ? "syntax error: unindent does not match any outer "
+                                         "indentation level"
+                                       : "syntax error: unexpected indent"};
+        return;
       }
     }
-    if (is_compound(s)) {
-      if (auto e = check_compound(m, c, depth + 1)) return e;
-    }
-  }
-  return std::nullopt;
+    prev = c;
+    if (is_compound(s)) err = check_compound(m, c, depth + 1);
+  });
+  return err;
 }
 
 }  // namespace

@@ -49,6 +49,19 @@ inline TSNode field(TSNode n, TSFieldId f) {
   return ts_node_child_by_field_id(n, f);
 }
 
+// Calls fn(child) for each named child of `n`, in order. (A cursor walk: ts_node_named_child(n, i)
+// costs O(i), so indexing every child of a long block would cost O(n^2).)
+template <class Fn>
+void each_named(TSNode n, Fn&& fn) {
+  if (ts_node_is_null(n) || ts_node_child_count(n) == 0) return;
+  Cursor c(n);
+  if (!c.first_child()) return;
+  do {
+    TSNode k = c.node();
+    if (ts_node_is_named(k)) fn(k);
+  } while (c.next_sibling());
+}
+
 // Parses `src` (thread-safe: one parser per thread). Bad syntax is an InputError located at
 // the first problem. With `ranges`, only those byte ranges (whole top-level statements) are
 // parsed; should they hold an error, the whole file is parsed and decides.

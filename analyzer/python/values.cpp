@@ -369,9 +369,7 @@ Value Evaluator::eval(TSNode e, int scope, uint32_t depth) const {
   }
   if (k == y.dictionary) {
     v.kind = Value::Kind::Dict;
-    uint32_t n = ts_node_named_child_count(e);
-    for (uint32_t j = 0; j < n; ++j) {
-      TSNode c = ts_node_named_child(e, j);
+    each_named(e, [&](TSNode c) {
       if (is(c, y.pair)) {
         TSNode kn = field(c, y.f_key);
         v.keys.push_back(eval(kn, scope, depth + 1));
@@ -394,7 +392,7 @@ Value Evaluator::eval(TSNode e, int scope, uint32_t depth) const {
           v.open_node = c;
         }
       }
-    }
+    });
     return v;
   }
   if (k == y.identifier) return eval_name(e, scope, depth);
