@@ -4,6 +4,7 @@
 #include "analyzer/python/grammar.h"
 #include "analyzer/python/relevance.h"
 #include "analyzer/python/syntax.h"
+#include "analyzer/python/ts_arena.h"
 
 namespace gcheck {
 
@@ -33,6 +34,8 @@ Result<std::shared_ptr<Facts>> python_facts(SourcePtr src, const InputLimits& li
   }
   py::Selection sel;
   if (!opts.full_parse) sel = py::select_statements(*src);
+  // Tree-sitter's memory for this file comes from an arena, dropped when the facts are read.
+  py::TsArena arena;
   auto m = py::parse_module(src, sel.whole ? nullptr : &sel.ranges);
   if (!m) return m.error();
   f->format = Format::Python;

@@ -1,5 +1,7 @@
 #include "analyzer/python/syntax.h"
 
+#include "analyzer/python/ts_arena.h"
+
 #include <cstring>
 
 #include <fmt/format.h>
@@ -11,6 +13,7 @@ namespace {
 // One parser per thread: creating one per file costs more than parsing a small script.
 TSParser* thread_parser() {
   thread_local ParserPtr parser = [] {
+    install_ts_allocator();
     ParserPtr p(ts_parser_new());
     ts_parser_set_language(p.get(), language());
     return p;
@@ -220,19 +223,25 @@ std::optional<InputError> first_syntax_error(const Module& m) {
 }
 
 Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
-  TSParser* p = thread_parser();
+  // Under an open arena the parser is made for this file and dropped with it; otherwise the
+  // thread's parser is reused.
+  bool arena = TsArena::open();
+  ParserPtr own(arena ? ts_parser_new() : nullptr, ParserDeleter{arena});
+  if (own) ts_parser_set_language(own.get(), language());
+  TSParser* p = own ? own.get() : thread_parser();
+  auto make_tree = [&](TSTree* t) { return TreePtr(t, TreeDeleter{arena}); };
   const std::string& text = src->text();
   auto size = static_cast<uint32_t>(text.size());
   if (ranges && !ranges->empty()) {
     ts_parser_set_included_ranges(p, ranges->data(), static_cast<uint32_t>(ranges->size()));
-    TreePtr tree(ts_parser_parse_string(p, nullptr, text.data(), size));
+    TreePtr tree = make_tree(ts_parser_parse_string(p, nullptr, text.data(), size));
     ts_parser_set_included_ranges(p, nullptr, 0);
     if (tree) {
       Module m(src, std::move(tree));
       if (!first_syntax_error(m)) return m;
     }
   }
-  TreePtr tree(ts_parser_parse_string(p, nullptr, text.data(), size));
+  TreePtr tree = make_tree(ts_parser_parse_string(p, nullptr, text.data(), size));
   if (!tree) return InputError{Location{src->display(), Span{Pos{1, 1}, {}}}, "the Python parser gave up on this file"};
   Module m(std::move(src), std::move(tree));
   if (auto e = first_syntax_error(m)) return *e;

@@ -8,11 +8,19 @@
 
 namespace gcheck::py {
 
+// An object made while a TsArena is open (ts_arena.h) is dropped with the arena: its deleter
+// does nothing.
 struct ParserDeleter {
-  void operator()(TSParser* p) const { ts_parser_delete(p); }
+  bool in_arena = false;
+  void operator()(TSParser* p) const {
+    if (!in_arena) ts_parser_delete(p);
+  }
 };
 struct TreeDeleter {
-  void operator()(TSTree* t) const { ts_tree_delete(t); }
+  bool in_arena = false;
+  void operator()(TSTree* t) const {
+    if (!in_arena) ts_tree_delete(t);
+  }
 };
 using ParserPtr = std::unique_ptr<TSParser, ParserDeleter>;
 using TreePtr = std::unique_ptr<TSTree, TreeDeleter>;
