@@ -226,7 +226,7 @@ Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
   // Under an open arena the parser is made for this file and dropped with it; otherwise the
   // thread's parser is reused.
   bool arena = TsArena::open();
-  ParserPtr own(arena ? ts_parser_new() : nullptr, ParserDeleter{arena});
+  ParserPtr own(arena ? ts_parser_new() : nullptr);
   if (own) ts_parser_set_language(own.get(), language());
   TSParser* p = own ? own.get() : thread_parser();
   auto make_tree = [&](TSTree* t) { return TreePtr(t, TreeDeleter{arena}); };

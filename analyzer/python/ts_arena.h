@@ -5,8 +5,8 @@
 // tree-sitter allocates through function pointers (ts_set_allocator); gcheck installs its own
 // once, which use the calling thread's arena while one is open (TsArena's lifetime) and the C
 // library otherwise. Everything tree-sitter allocates while the arena is open (the parser,
-// the tree, cursors) must be made and dropped within that lifetime: TsArena::owns() tells the
-// RAII wrappers (ts_handles.h) that their object needs no delete call.
+// the tree, cursors) must be made and dropped within that lifetime; a tree made under the
+// arena needs no delete call (ts_handles.h).
 #pragma once
 
 #include <cstddef>

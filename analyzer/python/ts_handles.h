@@ -8,13 +8,12 @@
 
 namespace gcheck::py {
 
-// An object made while a TsArena is open (ts_arena.h) is dropped with the arena: its deleter
-// does nothing.
+// A parser is always deleted: its external scanner keeps state the grammar allocates with the
+// C library, which only ts_parser_delete releases (the rest of it, made while a TsArena is
+// open, goes with the arena). A tree made while a TsArena is open (ts_arena.h) is dropped with
+// the arena: its deleter does nothing, so freeing it costs no walk over its nodes.
 struct ParserDeleter {
-  bool in_arena = false;
-  void operator()(TSParser* p) const {
-    if (!in_arena) ts_parser_delete(p);
-  }
+  void operator()(TSParser* p) const { ts_parser_delete(p); }
 };
 struct TreeDeleter {
   bool in_arena = false;
