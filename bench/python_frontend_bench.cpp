@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "analyzer/python/dump.h"
-#include "analyzer/python/relevance.h"
 #include "analyzer/python/load_python.h"
+#include "analyzer/python/relevance.h"
 
 namespace {
 
@@ -119,7 +119,9 @@ int main(int argc, char** argv) {
     else if (a == "--no-prefilter")
       po.prefilter = false;
     else if (a == "-h" || a == "--help") {
-      std::puts("usage: gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--full] [--dump] PATH...");
+      std::puts(
+          "usage: gcheck-pybench [--runs N] [--threads N] [--no-prefilter] [--full] [--dump] "
+          "PATH...");
       return 0;
     } else
       collect(a, files, 0);
@@ -142,8 +144,10 @@ int main(int argc, char** argv) {
         size_t e = t.find('\n', line_start);
         if (e == std::string::npos) e = t.size();
         bool in = sel.whole;
-        for (const auto& r : sel.ranges) in = in || (line_start >= r.start_byte && line_start < r.end_byte);
-        std::printf("%c %.*s\n", in ? '+' : ' ', static_cast<int>(e - line_start), t.data() + line_start);
+        for (const auto& r : sel.ranges)
+          in = in || (line_start >= r.start_byte && line_start < r.end_byte);
+        std::printf("%c %.*s\n", in ? '+' : ' ', static_cast<int>(e - line_start),
+                    t.data() + line_start);
         line_start = e + 1;
       }
     }
@@ -167,8 +171,9 @@ int main(int argc, char** argv) {
         ++partial;
       }
     }
-    std::printf("files %zu, parsed in part %zu, bytes %zu, selected %zu (%.1f%%)\n", files.size(), partial, bytes,
-                selected, 100.0 * static_cast<double>(selected) / static_cast<double>(bytes ? bytes : 1));
+    std::printf("files %zu, parsed in part %zu, bytes %zu, selected %zu (%.1f%%)\n", files.size(),
+                partial, bytes, selected,
+                100.0 * static_cast<double>(selected) / static_cast<double>(bytes ? bytes : 1));
     for (const auto& [w, n] : why) std::printf("  whole: %zu: %s\n", n, w.c_str());
     return 0;
   }
@@ -218,7 +223,8 @@ int main(int argc, char** argv) {
   std::printf("files %zu (parsed %zu, skipped %zu, errors %zu), %.2f MB, %zu records, threads %u\n",
               files.size(), t.ok, t.skipped, t.errors, static_cast<double>(t.bytes) / 1e6,
               t.records, threads);
-  std::printf("median %.4f s wall, %.4f s cpu  (%.1f MB/s, %.0f files/s wall)\n", median, median_cpu,
-              static_cast<double>(t.bytes) / 1e6 / median, static_cast<double>(files.size()) / median);
+  std::printf("median %.4f s wall, %.4f s cpu  (%.1f MB/s, %.0f files/s wall)\n", median,
+              median_cpu, static_cast<double>(t.bytes) / 1e6 / median,
+              static_cast<double>(files.size()) / median);
   return t.errors ? 1 : 0;
 }

@@ -466,9 +466,11 @@ void Extractor::from_pretrained_call(TSNode call, const Callee& c, const Args& a
   }
   if (name.found) {
     if (name.value.kind == Value::Kind::Str)
-      sink_.put(f_.model_name, fact(name.value.s, name.value.node, name.key, "pretrained_model_name_or_path"));
+      sink_.put(f_.model_name,
+                fact(name.value.s, name.value.node, name.key, "pretrained_model_name_or_path"));
     else
-      sink_.unknown(f_.model_name, unreadable(name.value, name.key, "pretrained_model_name_or_path"));
+      sink_.unknown(f_.model_name,
+                    unreadable(name.value, name.key, "pretrained_model_name_or_path"));
   }
   for (auto [kw, bits] :
        {std::pair<std::string_view, int64_t>{"load_in_4bit", 4}, {"load_in_8bit", 8}}) {

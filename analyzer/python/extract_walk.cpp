@@ -57,8 +57,9 @@ void Extractor::densify_order() {
   for (auto& c : code_.checkpoint_calls) add(c.call);
   for (auto& c : code_.gc_enables) add(c.call);
   for (auto& c : code_.kbit_prepares) add(c.call);
-  for (auto* v : {&code_.peft_wraps, &code_.input_hooks, &code_.autograd_grad, &code_.nonscalar_backward,
-                  &code_.compiles, &code_.unsloth_gc, &code_.save_on_cpu, &code_.arg_parsers})
+  for (auto* v :
+       {&code_.peft_wraps, &code_.input_hooks, &code_.autograd_grad, &code_.nonscalar_backward,
+        &code_.compiles, &code_.unsloth_gc, &code_.save_on_cpu, &code_.arg_parsers})
     for (auto& c : *v) add(c);
   for (auto& c : code_.ddps) add(c.call);
   for (auto& c : code_.trainers) add(c.call);
@@ -67,7 +68,8 @@ void Extractor::densify_order() {
   for (int* r : refs) values.push_back(*r);
   std::sort(values.begin(), values.end());
   values.erase(std::unique(values.begin(), values.end()), values.end());
-  for (int* r : refs) *r = static_cast<int>(std::lower_bound(values.begin(), values.end(), *r) - values.begin());
+  for (int* r : refs)
+    *r = static_cast<int>(std::lower_bound(values.begin(), values.end(), *r) - values.begin());
 }
 
 // ---- statements ------------------------------------------------------------------------------
@@ -307,8 +309,7 @@ Args Extractor::args_of(TSNode call) const {
     if (k == y.keyword_argument) {
       a.keywords.push_back(c);
       a.keyword_names.push_back(m_.text(field(c, y.f_name)));
-    }
-    else if (k == y.list_splat)
+    } else if (k == y.list_splat)
       a.list_splats.push_back(c);
     else if (k == y.dictionary_splat)
       a.dict_splats.push_back(c);
@@ -448,7 +449,8 @@ void Extractor::on_assignment(TSNode asg) {
     use_cache_assignment(left, right);
   } else if (attr == "gradient_checkpointing_kwargs") {
     // training_args.gradient_checkpointing_kwargs = {...} on arguments a parser made.
-    gc_kwargs_value(ev_.eval(right, scope_), field(left, y.f_attribute), "gradient_checkpointing_kwargs");
+    gc_kwargs_value(ev_.eval(right, scope_), field(left, y.f_attribute),
+                    "gradient_checkpointing_kwargs");
   } else if (attr == "requires_grad") {
     freeze(field(left, y.f_object), right, ev_.eval(right, scope_), asg);
   }

@@ -30,8 +30,8 @@ struct Callee {
 
 // A call's arguments, split by kind.
 struct Args {
-  std::vector<TSNode> positional;  // plain positional expressions
-  std::vector<TSNode> keywords;    // keyword_argument nodes
+  std::vector<TSNode> positional;               // plain positional expressions
+  std::vector<TSNode> keywords;                 // keyword_argument nodes
   std::vector<std::string_view> keyword_names;  // their names, in the same order
   std::vector<TSNode> list_splats;
   std::vector<TSNode> dict_splats;

@@ -176,7 +176,8 @@ void Extractor::freeze(TSNode target, TSNode value_node, const Value& value, TSN
     const Loop* outer = is(lp->receiver, y.identifier) ? loop_var(recv) : nullptr;
     bool whole = !outer && whole_module_text(recv);
     std::string reach = outer ? recv + " " + std::string(m_.text(outer->iterable)) : recv;
-    if (outer) what = fmt::format("{} for each {} in {}", what, recv, short_text(m_, outer->iterable));
+    if (outer)
+      what = fmt::format("{} for each {} in {}", what, recv, short_text(m_, outer->iterable));
     if (!ts_node_is_null(sel.unread)) {
       fz.target = fmt::format("{} where {}", what, short_text(m_, sel.unread));
       sink_.unreadable(

@@ -30,7 +30,8 @@ Result<std::shared_ptr<Facts>> python_facts(SourcePtr src, const InputLimits& li
   }
   if (size_t nul = src->text().find('\0'); nul != std::string::npos) {
     Pos p = src->pos_of(nul);
-    return InputError{Location{src->display(), Span{p, p}}, "source code cannot contain null bytes"};
+    return InputError{Location{src->display(), Span{p, p}},
+                      "source code cannot contain null bytes"};
   }
   py::Selection sel;
   if (!opts.full_parse) sel = py::select_statements(*src);

@@ -13,33 +13,100 @@ namespace {
 // attributes the front end reads. A line that mentions none of them holds no fact.
 constexpr std::string_view kTriggers[] = {
     // torch
-    "checkpoint", "checkpoint_sequential", "checkpoint_wrapper", "apply_activation_checkpointing",
-    "CheckpointImpl", "grad", "backward", "DistributedDataParallel", "DistributedDataParallelKwargs",
-    "compile", "save_on_cpu", "requires_grad", "requires_grad_",
+    "checkpoint",
+    "checkpoint_sequential",
+    "checkpoint_wrapper",
+    "apply_activation_checkpointing",
+    "CheckpointImpl",
+    "grad",
+    "backward",
+    "DistributedDataParallel",
+    "DistributedDataParallelKwargs",
+    "compile",
+    "save_on_cpu",
+    "requires_grad",
+    "requires_grad_",
     // transformers
-    "TrainingArguments", "Seq2SeqTrainingArguments", "Trainer", "Seq2SeqTrainer", "BitsAndBytesConfig",
-    "GPTQConfig", "AwqConfig", "HfArgumentParser", "from_pretrained", "gradient_checkpointing_enable",
-    "gradient_checkpointing_kwargs", "use_cache", "enable_input_require_grads", "register_forward_hook",
+    "TrainingArguments",
+    "Seq2SeqTrainingArguments",
+    "Trainer",
+    "Seq2SeqTrainer",
+    "BitsAndBytesConfig",
+    "GPTQConfig",
+    "AwqConfig",
+    "HfArgumentParser",
+    "from_pretrained",
+    "gradient_checkpointing_enable",
+    "gradient_checkpointing_kwargs",
+    "use_cache",
+    "enable_input_require_grads",
+    "register_forward_hook",
     // TRL
-    "SFTConfig", "SFTTrainer", "DPOConfig", "DPOTrainer", "GRPOConfig", "GRPOTrainer", "KTOConfig",
-    "KTOTrainer", "ORPOConfig", "ORPOTrainer", "RewardConfig", "RewardTrainer", "PPOConfig", "PPOTrainer",
-    "RLOOConfig", "RLOOTrainer", "CPOConfig", "CPOTrainer", "GKDConfig", "GKDTrainer", "OnlineDPOConfig",
-    "OnlineDPOTrainer", "BCOConfig", "BCOTrainer", "XPOConfig", "XPOTrainer", "NashMDConfig",
-    "NashMDTrainer", "IterativeSFTConfig", "IterativeSFTTrainer", "ModelConfig", "TrlParser",
+    "SFTConfig",
+    "SFTTrainer",
+    "DPOConfig",
+    "DPOTrainer",
+    "GRPOConfig",
+    "GRPOTrainer",
+    "KTOConfig",
+    "KTOTrainer",
+    "ORPOConfig",
+    "ORPOTrainer",
+    "RewardConfig",
+    "RewardTrainer",
+    "PPOConfig",
+    "PPOTrainer",
+    "RLOOConfig",
+    "RLOOTrainer",
+    "CPOConfig",
+    "CPOTrainer",
+    "GKDConfig",
+    "GKDTrainer",
+    "OnlineDPOConfig",
+    "OnlineDPOTrainer",
+    "BCOConfig",
+    "BCOTrainer",
+    "XPOConfig",
+    "XPOTrainer",
+    "NashMDConfig",
+    "NashMDTrainer",
+    "IterativeSFTConfig",
+    "IterativeSFTTrainer",
+    "ModelConfig",
+    "TrlParser",
     // PEFT
-    "prepare_model_for_kbit_training", "prepare_model_for_int8_training", "get_peft_model", "PeftModel",
-    "LoraConfig", "AdaLoraConfig", "LoHaConfig", "LoKrConfig", "IA3Config", "OFTConfig", "BOFTConfig",
-    "VeraConfig", "PrefixTuningConfig", "PromptTuningConfig", "PromptEncoderConfig",
+    "prepare_model_for_kbit_training",
+    "prepare_model_for_int8_training",
+    "get_peft_model",
+    "PeftModel",
+    "LoraConfig",
+    "AdaLoraConfig",
+    "LoHaConfig",
+    "LoKrConfig",
+    "IA3Config",
+    "OFTConfig",
+    "BOFTConfig",
+    "VeraConfig",
+    "PrefixTuningConfig",
+    "PromptTuningConfig",
+    "PromptEncoderConfig",
     // Unsloth
-    "FastLanguageModel", "FastModel", "FastVisionModel", "UnslothTrainer", "UnslothTrainingArguments",
+    "FastLanguageModel",
+    "FastModel",
+    "FastVisionModel",
+    "UnslothTrainer",
+    "UnslothTrainingArguments",
     "use_gradient_checkpointing",
 };
 
 const std::unordered_set<std::string_view> kTriggerSet(std::begin(kTriggers), std::end(kTriggers));
-const std::unordered_set<std::string_view>& trigger_set() { return kTriggerSet; }
+const std::unordered_set<std::string_view>& trigger_set() {
+  return kTriggerSet;
+}
 
-constexpr std::string_view kMutators[] = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__",
-                                          "__delitem__", "append", "extend", "insert", "remove"};
+constexpr std::string_view kMutators[] = {"update", "setdefault",  "pop",         "popitem",
+                                          "clear",  "__setitem__", "__delitem__", "append",
+                                          "extend", "insert",      "remove"};
 
 // A cheap first test (length and first character) before the hash lookup: most identifiers
 // (self, model, x, args) fail it.
@@ -58,13 +125,26 @@ const TriggerFilter kTriggerFilter;
 
 bool trigger(std::string_view id) {
   const TriggerFilter& f = kTriggerFilter;
-  if (id.empty() || id.size() >= 64 || !f.length[id.size()] || !f.first[static_cast<unsigned char>(id[0])])
+  if (id.empty() || id.size() >= 64 || !f.length[id.size()] ||
+      !f.first[static_cast<unsigned char>(id[0])])
     return false;
   return trigger_set().count(id) != 0;
 }
 
 // Character classes of the scan, by byte.
-enum CharClass : uint8_t { kOther, kSpace, kNewline, kHash, kBackslash, kQuote, kIdent, kDigit, kOpen, kClose, kInvalid };
+enum CharClass : uint8_t {
+  kOther,
+  kSpace,
+  kNewline,
+  kHash,
+  kBackslash,
+  kQuote,
+  kIdent,
+  kDigit,
+  kOpen,
+  kClose,
+  kInvalid
+};
 struct Classes {
   uint8_t c[256];
   bool ident[256];  // may continue an identifier
@@ -75,7 +155,8 @@ struct Classes {
       ident[b] = letter || digit;
       c[b] = letter ? kIdent : digit ? kDigit : kOther;
     }
-    c[static_cast<int>(' ')] = c[static_cast<int>('\t')] = c[static_cast<int>('\f')] = c[static_cast<int>('\r')] = kSpace;
+    c[static_cast<int>(' ')] = c[static_cast<int>('\t')] = c[static_cast<int>('\f')] =
+        c[static_cast<int>('\r')] = kSpace;
     c[static_cast<int>('\n')] = kNewline;
     c[static_cast<int>('#')] = kHash;
     c[static_cast<int>('\\')] = kBackslash;
@@ -86,21 +167,44 @@ struct Classes {
   }
 };
 const Classes kClasses;  // built once at start-up; read without a guard in the hot loops
-const Classes& classes() { return kClasses; }
+const Classes& classes() {
+  return kClasses;
+}
 
-bool ident_start(unsigned char c) { return classes().c[c] == kIdent; }
-bool ident_char(unsigned char c) { return classes().ident[c]; }
+bool ident_start(unsigned char c) {
+  return classes().c[c] == kIdent;
+}
+bool ident_char(unsigned char c) {
+  return classes().ident[c];
+}
 
 bool string_prefix(std::string_view s) {
   if (s.empty() || s.size() > 2) return false;
   bool r = false, b = false, u = false, f = false;
   for (char c : s) {
     switch (c) {
-      case 'r': case 'R': if (r) return false; r = true; break;
-      case 'b': case 'B': if (b) return false; b = true; break;
-      case 'u': case 'U': if (u) return false; u = true; break;
-      case 'f': case 'F': if (f) return false; f = true; break;
-      default: return false;
+      case 'r':
+      case 'R':
+        if (r) return false;
+        r = true;
+        break;
+      case 'b':
+      case 'B':
+        if (b) return false;
+        b = true;
+        break;
+      case 'u':
+      case 'U':
+        if (u) return false;
+        u = true;
+        break;
+      case 'f':
+      case 'F':
+        if (f) return false;
+        f = true;
+        break;
+      default:
+        return false;
     }
   }
   return !(u && s.size() > 1) && !(b && f);
@@ -119,19 +223,19 @@ struct Line {
   uint32_t end = 0;             // where the next logical line begins (or the end of the file)
   uint32_t indent = 0;
   std::string_view first, second;
-  char lead = 0;             // first character ('@' for a decorator)
-  bool trigger = false;      // names a trigger
-  bool always = false;       // import / from / global / nonlocal
-  bool header = false;       // ends with ':' (a block follows)
-  bool clause = false;       // elif / else / except / finally
+  char lead = 0;                            // first character ('@' for a decorator)
+  bool trigger = false;                     // names a trigger
+  bool always = false;                      // import / from / global / nonlocal
+  bool header = false;                      // ends with ':' (a block follows)
+  bool clause = false;                      // elif / else / except / finally
   uint32_t names_begin = 0, names_end = 0;  // names it reads, in Scanner::names_
   uint32_t binds_begin = 0, binds_end = 0;  // names it binds, in Scanner::binds_
   // Aliases through aliases: `class Mine(MyTrainer)`, `ck2 = ck`, `ck2 = partial(ck, ...)`.
   enum class AliasForm : uint8_t { None, Class, Dotted, Partial } alias_form = AliasForm::None;
   std::string_view alias_name;  // the name that would become an alias
   std::string_view rhs_last;    // Dotted: the last name of the right-hand side
-  int parent = -1;           // the header whose block holds it
-  int unit = -1;             // the line that starts its statement (decorator, if, try, ...)
+  int parent = -1;              // the header whose block holds it
+  int unit = -1;                // the line that starts its statement (decorator, if, try, ...)
 };
 
 class Scanner {
@@ -185,15 +289,15 @@ class Scanner {
   std::vector<bool> bindable_;                 // ... that an assignment to it would rebind
   size_t assign_mark_ = 0;                     // identifiers before the last `=` at depth 0
   bool assigned_ = false;
-  size_t in_mark_ = 0;                         // `for` targets end at the first `in`
+  size_t in_mark_ = 0;  // `for` targets end at the first `in`
   bool in_seen_ = false;
   bool dot_after_first_ = false;
-  std::string_view prev_;                      // import lines: the name before `as`
-  std::string_view pending_;                   // import lines: the name the current item binds
+  std::string_view prev_;     // import lines: the name before `as`
+  std::string_view pending_;  // import lines: the name the current item binds
   bool import_items_ = false, item_start_ = false, always_ = false;
   bool import_line_ = false, after_as_ = false, trigger_ = false, colon_ = false;
-  size_t rhs_start_ = 0;                       // identifiers after the last `=` start here
-  bool rhs_dotted_ = false;                    // the right-hand side is only a dotted name
+  size_t rhs_start_ = 0;     // identifiers after the last `=` start here
+  bool rhs_dotted_ = false;  // the right-hand side is only a dotted name
   int tokens_ = 0;
   char last_ = 0;
 };
@@ -266,8 +370,10 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
     }
     if (spec) {
       if (c == '{') {
-        if (i_ + 1 < n && t_[i_ + 1] == '{') i_ += 2;
-        else fexpr(triple, quote, depth + 1);
+        if (i_ + 1 < n && t_[i_ + 1] == '{')
+          i_ += 2;
+        else
+          fexpr(triple, quote, depth + 1);
         continue;
       }
       if (c == '}') {
@@ -295,8 +401,10 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
       i_ = j;
       continue;
     }
-    if (c == '(' || c == '[' || c == '{') ++brackets;
-    else if (c == ')' || c == ']') brackets = brackets > 0 ? brackets - 1 : 0;
+    if (c == '(' || c == '[' || c == '{')
+      ++brackets;
+    else if (c == ')' || c == ']')
+      brackets = brackets > 0 ? brackets - 1 : 0;
     else if (c == '}') {
       if (brackets == 0) {
         ++i_;
@@ -321,7 +429,8 @@ void Scanner::scan_string(size_t prefix_len, int depth) {
   bool triple = i_ + 2 < n && t_[i_ + 1] == q && t_[i_ + 2] == q;
   i_ += triple ? 3 : 1;
   if (depth == 0) {
-    if (tokens_ == 1 && line_idents_.size() == 1 && (line_idents_[0] == "print" || line_idents_[0] == "exec"))
+    if (tokens_ == 1 && line_idents_.size() == 1 &&
+        (line_idents_[0] == "print" || line_idents_[0] == "exec"))
       fail("a Python 2 print or exec statement");
     ++tokens_;
     last_ = q;
@@ -354,8 +463,10 @@ void Scanner::scan_string(size_t prefix_len, int depth) {
       continue;
     }
     if (f && c == '{') {
-      if (i_ + 1 < n && t_[i_ + 1] == '{') i_ += 2;
-      else fexpr(triple, q, depth);
+      if (i_ + 1 < n && t_[i_ + 1] == '{')
+        i_ += 2;
+      else
+        fexpr(triple, q, depth);
       continue;
     }
     ++i_;
@@ -450,7 +561,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       }
       prev_sig = 'a';
       continue;
-    } else if ((c >= '0' && c <= '9') || (c == '.' && i_ + 1 < n && t_[i_ + 1] >= '0' && t_[i_ + 1] <= '9')) {
+    } else if ((c >= '0' && c <= '9') ||
+               (c == '.' && i_ + 1 < n && t_[i_ + 1] >= '0' && t_[i_ + 1] <= '9')) {
       while (i_ < n && (ident_char(static_cast<unsigned char>(t_[i_])) || t_[i_] == '.')) ++i_;
       ++tokens_;
       last_ = '0';
@@ -509,8 +621,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   ln.second = line_idents_.size() > 1 ? line_idents_[1] : std::string_view{};
   if (tokens_ > 0 && line_idents_.empty()) ln.first = {};
   // A compound statement's header ends with its colon (or has one, before a simple body).
-  bool compound_kw = is_one_of(ln.first, {"if", "elif", "else", "for", "while", "def", "class", "with", "try",
-                                          "except", "finally"});
+  bool compound_kw = is_one_of(ln.first, {"if", "elif", "else", "for", "while", "def", "class",
+                                          "with", "try", "except", "finally"});
   if (compound_kw && ln.lead != '@' && !colon_) fail("a compound statement without its colon");
   ln.header = last_ == ':';
   expect_indent_ = ln.header;
@@ -528,7 +640,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
     bind(line_idents_[2]);
   } else if (ln.first == "for" || (ln.first == "async" && ln.second == "for")) {
     size_t from = ln.first == "for" ? 1 : 2;
-    for (size_t k = from; k < (in_seen_ ? in_mark_ : line_idents_.size()); ++k) bind(line_idents_[k]);
+    for (size_t k = from; k < (in_seen_ ? in_mark_ : line_idents_.size()); ++k)
+      bind(line_idents_[k]);
   } else if (ln.first == "del") {
     for (size_t k = 1; k < line_idents_.size(); ++k) bind(line_idents_[k]);
   } else if (assigned_) {
@@ -538,7 +651,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
     // a checkpointing API under another name.
     if (assign_mark_ == 1 && rhs_start_ < line_idents_.size()) {
       std::string_view r0 = line_idents_[rhs_start_];
-      std::string_view r1 = rhs_start_ + 1 < line_idents_.size() ? line_idents_[rhs_start_ + 1] : std::string_view{};
+      std::string_view r1 =
+          rhs_start_ + 1 < line_idents_.size() ? line_idents_[rhs_start_ + 1] : std::string_view{};
       bool is_partial = r0 == "partial" || (r0 == "functools" && r1 == "partial");
       bool dotted_api = rhs_dotted_ && trigger(line_idents_.back());
       if (dotted_api || (is_partial && trigger_)) {
@@ -575,10 +689,14 @@ void Scanner::run() {
     uint32_t col = 0;
     while (i_ < n) {
       char c = t_[i_];
-      if (c == ' ') ++col;
-      else if (c == '\t') col = (col / 8 + 1) * 8;
-      else if (c == '\f') col = 0;
-      else if (c != '\r') break;
+      if (c == ' ')
+        ++col;
+      else if (c == '\t')
+        col = (col / 8 + 1) * 8;
+      else if (c == '\f')
+        col = 0;
+      else if (c != '\r')
+        break;
       ++i_;
     }
     if (i_ >= n) break;
@@ -663,7 +781,8 @@ class Keeper {
     std::vector<int> stack;  // header lines, innermost last
     for (size_t k = 0; k < n; ++k) {
       Line& l = (*lines_)[k];
-      while (!stack.empty() && (*lines_)[static_cast<size_t>(stack.back())].indent >= l.indent) stack.pop_back();
+      while (!stack.empty() && (*lines_)[static_cast<size_t>(stack.back())].indent >= l.indent)
+        stack.pop_back();
       l.parent = stack.empty() ? -1 : stack.back();
       for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
         const Line& h = (*lines_)[static_cast<size_t>(*it)];
@@ -677,8 +796,10 @@ class Keeper {
       int prev = last;
       bool continues = prev >= 0 && (l.clause || (*lines_)[static_cast<size_t>(prev)].lead == '@');
       l.unit = continues ? (*lines_)[static_cast<size_t>(prev)].unit : static_cast<int>(k);
-      if (prev >= 0) next_sibling_[static_cast<size_t>(prev)] = static_cast<int>(k);
-      else if (l.parent >= 0) first_child_[static_cast<size_t>(l.parent)] = static_cast<int>(k);
+      if (prev >= 0)
+        next_sibling_[static_cast<size_t>(prev)] = static_cast<int>(k);
+      else if (l.parent >= 0)
+        first_child_[static_cast<size_t>(l.parent)] = static_cast<int>(k);
       last = static_cast<int>(k);
       if (l.header) stack.push_back(static_cast<int>(k));
     }
@@ -742,7 +863,8 @@ class Keeper {
       const Line& l = (*lines_)[static_cast<size_t>(k)];
       // The statement it belongs to (decorators, the if with its elif/else), and the headers
       // around it.
-      for (int m = l.unit; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == l.unit; m = next_sibling_[static_cast<size_t>(m)])
+      for (int m = l.unit; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == l.unit;
+           m = next_sibling_[static_cast<size_t>(m)])
         mark(m);
       mark(l.parent);
       int from = scope_[static_cast<size_t>(k)];
@@ -753,7 +875,8 @@ class Keeper {
           bool visible = first || sc < 0 || !is_class_[static_cast<size_t>(sc)];
           bool found = false;
           if (visible) {
-            for (int e = head_[static_cast<size_t>(id)]; e >= 0; e = bind_next_[static_cast<size_t>(e)]) {
+            for (int e = head_[static_cast<size_t>(id)]; e >= 0;
+                 e = bind_next_[static_cast<size_t>(e)]) {
               if (bind_scope_[static_cast<size_t>(e)] != sc) continue;
               mark(bind_line_[static_cast<size_t>(e)]);
               found = true;
@@ -768,7 +891,8 @@ class Keeper {
 
   // True the first time name `id` is looked up from scope `sc`.
   bool first_read(int id, int sc) {
-    for (int e = done_head_[static_cast<size_t>(id)]; e >= 0; e = done_next_[static_cast<size_t>(e)])
+    for (int e = done_head_[static_cast<size_t>(id)]; e >= 0;
+         e = done_next_[static_cast<size_t>(e)])
       if (done_scope_[static_cast<size_t>(e)] == sc) return false;
     done_scope_.push_back(sc);
     done_next_.push_back(done_head_[static_cast<size_t>(id)]);
@@ -791,7 +915,8 @@ class Keeper {
         for (int c = first_child_[k]; c >= 0; c = next_sibling_[static_cast<size_t>(c)]) {
           const Line& l = (*lines_)[static_cast<size_t>(c)];
           int after = next_sibling_[static_cast<size_t>(c)];
-          bool alone = l.unit == c && (after < 0 || (*lines_)[static_cast<size_t>(after)].unit != c);
+          bool alone =
+              l.unit == c && (after < 0 || (*lines_)[static_cast<size_t>(after)].unit != c);
           if (!l.header && l.lead != '@' && alone) {
             pick = c;
             break;
@@ -801,7 +926,8 @@ class Keeper {
           keep_[static_cast<size_t>(pick)] = 1;
         } else {
           int u = (*lines_)[static_cast<size_t>(first_child_[k])].unit;
-          for (int m = u; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == u; m = next_sibling_[static_cast<size_t>(m)])
+          for (int m = u; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == u;
+               m = next_sibling_[static_cast<size_t>(m)])
             keep_[static_cast<size_t>(m)] = 1;
         }
         changed = true;
@@ -814,11 +940,11 @@ class Keeper {
   const std::vector<std::string_view>* binds_ = nullptr;
   const std::unordered_set<std::string_view>* aliases_ = nullptr;
   std::vector<char> keep_;
-  std::vector<int> scope_;       // the def or class line whose scope holds the line (-1: module)
-  std::vector<char> is_class_;   // the line is a class header
+  std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
+  std::vector<char> is_class_;  // the line is a class header
   std::vector<int> first_child_, last_child_, next_sibling_;
   std::unordered_map<std::string_view, int> ids_;
-  std::vector<int> name_id_;                            // per read
+  std::vector<int> name_id_;                                    // per read
   std::vector<int> head_, bind_line_, bind_scope_, bind_next_;  // bindings per name id
   std::vector<int> done_head_, done_scope_, done_next_;         // (name, scope) looked up
   std::vector<int> work_;
@@ -826,7 +952,9 @@ class Keeper {
 
 }  // namespace
 
-bool is_trigger(std::string_view identifier) { return trigger(identifier); }
+bool is_trigger(std::string_view identifier) {
+  return trigger(identifier);
+}
 
 Selection select_statements(const SourceFile& src) {
   Selection sel;
@@ -851,7 +979,8 @@ Selection select_statements(const SourceFile& src) {
     for (const Line& l : lines) {
       if (l.alias_form == Line::AliasForm::None || aliases.count(l.alias_name)) continue;
       bool hit = l.alias_form == Line::AliasForm::Dotted && aliases.count(l.rhs_last);
-      for (uint32_t n = l.names_begin; !hit && l.alias_form != Line::AliasForm::Dotted && n < l.names_end; ++n)
+      for (uint32_t n = l.names_begin;
+           !hit && l.alias_form != Line::AliasForm::Dotted && n < l.names_end; ++n)
         hit = aliases.count(sc.names()[n]) != 0;
       if (hit) {
         aliases.insert(l.alias_name);
@@ -861,7 +990,8 @@ Selection select_statements(const SourceFile& src) {
   }
   thread_local Keeper keeper;
   std::vector<char> keep = keeper.run(lines, sc.names(), sc.binds(), aliases);
-  if (std::find(keep.begin(), keep.end(), 1) == keep.end()) keep[0] = 1;  // a module needs one statement
+  if (std::find(keep.begin(), keep.end(), 1) == keep.end())
+    keep[0] = 1;  // a module needs one statement
   TSPoint eof{};
   bool eof_known = false;
   for (size_t k = 0; k < lines.size(); ++k) {

@@ -165,8 +165,10 @@ std::optional<InputError> check_compound(const Module& m, TSNode n, int depth) {
   each_named(n, [&](TSNode c) {
     if (err) return;
     TSSymbol s = ts_node_symbol(c);
-    if (s == sym().block) err = check_block(m, c, depth + 1);
-    else if (is_compound(s)) err = check_compound(m, c, depth + 1);
+    if (s == sym().block)
+      err = check_block(m, c, depth + 1);
+    else if (is_compound(s))
+      err = check_compound(m, c, depth + 1);
   });
   return err;
 }
@@ -191,14 +193,16 @@ std::optional<InputError> check_block(const Module& m, TSNode container, int dep
       uint32_t col = ts_node_start_point(c).column;
       // After a more deeply indented line, a deeper or shallower start is a dedent to a level
       // that was never opened.
-      bool after_deeper = !ts_node_is_null(prev) && line_indent(m, ts_node_end_point(prev).row) > col;
+      bool after_deeper =
+          !ts_node_is_null(prev) && line_indent(m, ts_node_end_point(prev).row) > col;
       bool root = container.id == m.root().id;
       if (!column) {
         column = col;
         if (s != y.case_clause && root && col != 0) {
-          err = InputError{m.loc(c), after_deeper ? "syntax error: unindent does not match any outer "
-                                                    "indentation level"
-                                                  : "syntax error: unexpected indent"};
+          err =
+              InputError{m.loc(c), after_deeper ? "syntax error: unindent does not match any outer "
+                                                  "indentation level"
+                                                : "syntax error: unexpected indent"};
           return;
         }
       } else if (col != *column) {
@@ -242,7 +246,9 @@ Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
     }
   }
   TreePtr tree = make_tree(ts_parser_parse_string(p, nullptr, text.data(), size));
-  if (!tree) return InputError{Location{src->display(), Span{Pos{1, 1}, {}}}, "the Python parser gave up on this file"};
+  if (!tree)
+    return InputError{Location{src->display(), Span{Pos{1, 1}, {}}},
+                      "the Python parser gave up on this file"};
   Module m(std::move(src), std::move(tree));
   if (auto e = first_syntax_error(m)) return *e;
   return m;

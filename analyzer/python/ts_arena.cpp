@@ -13,7 +13,7 @@ namespace gcheck::py {
 namespace {
 
 constexpr size_t kAlign = 16;
-constexpr size_t kHeader = 16;             // the block's size, before the block
+constexpr size_t kHeader = 16;              // the block's size, before the block
 constexpr size_t kChunk = size_t{1} << 20;  // 1 MiB
 
 struct Chunk {
@@ -73,7 +73,9 @@ class Arena {
 
 thread_local Arena t_arena;
 
-void* ts_arena_malloc(size_t n) { return t_arena.active ? t_arena.alloc(n) : std::malloc(n); }
+void* ts_arena_malloc(size_t n) {
+  return t_arena.active ? t_arena.alloc(n) : std::malloc(n);
+}
 
 void* ts_arena_calloc(size_t count, size_t n) {
   if (!t_arena.active) return std::calloc(count, n);
@@ -103,7 +105,9 @@ void ts_arena_free(void* p) {
 
 void install_ts_allocator() {
   static std::once_flag once;
-  std::call_once(once, [] { ts_set_allocator(ts_arena_malloc, ts_arena_calloc, ts_arena_realloc, ts_arena_free); });
+  std::call_once(once, [] {
+    ts_set_allocator(ts_arena_malloc, ts_arena_calloc, ts_arena_realloc, ts_arena_free);
+  });
 }
 
 TsArena::TsArena() {
@@ -116,6 +120,8 @@ TsArena::~TsArena() {
   t_arena.reset();
 }
 
-bool TsArena::open() { return t_arena.active; }
+bool TsArena::open() {
+  return t_arena.active;
+}
 
 }  // namespace gcheck::py

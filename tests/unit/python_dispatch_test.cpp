@@ -37,7 +37,8 @@ struct TempDir {
 
 TEST_CASE("python: load_config dispatches .py files (and --format-of python) to load_python") {
   TempDir d;
-  std::string script = d.write("train.py", "from trl import SFTConfig\nc = SFTConfig(gradient_checkpointing=True)\n");
+  std::string script = d.write(
+      "train.py", "from trl import SFTConfig\nc = SFTConfig(gradient_checkpointing=True)\n");
   auto r = load_config(script, "train.py", std::nullopt, InputLimits{});
   REQUIRE(r.ok());
   CHECK(r.value()->format == Format::Python);
@@ -50,11 +51,13 @@ TEST_CASE("python: load_config dispatches .py files (and --format-of python) to 
   auto forced = load_config(other, "launch.txt", Format::Python, InputLimits{});
   REQUIRE(forced.ok());
   CHECK(forced.value()->format == Format::Python);
-  auto filtered = load_config(d.write("util.py", "x = 1\n"), "util.py", std::nullopt, InputLimits{});
+  auto filtered =
+      load_config(d.write("util.py", "x = 1\n"), "util.py", std::nullopt, InputLimits{});
   REQUIRE(filtered.ok());
   CHECK(filtered.value()->format == Format::Unknown);
 
-  auto bad = load_config(d.write("bad.py", "import torch\ndef f(:\n"), "bad.py", std::nullopt, InputLimits{});
+  auto bad = load_config(d.write("bad.py", "import torch\ndef f(:\n"), "bad.py", std::nullopt,
+                         InputLimits{});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().loc.file == "bad.py");
   CHECK(bad.error().loc.span.begin.line == 2);
@@ -64,7 +67,8 @@ TEST_CASE("python: load_config dispatches .py files (and --format-of python) to 
   CHECK(missing.error().message.find("cannot read file") != std::string::npos);
 }
 
-TEST_CASE("python: a folder walk reads .py files; a broken one is an error, the rest is still linted") {
+TEST_CASE(
+    "python: a folder walk reads .py files; a broken one is an error, the rest is still linted") {
   TempDir d;
   d.write("bad.py", "import torch\nx = (1,\n");
   d.write("good.py", "import torch\nmodel.gradient_checkpointing_enable()\n");

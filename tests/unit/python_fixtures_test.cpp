@@ -56,7 +56,9 @@ std::map<uint32_t, std::set<std::string>> expectations(const std::string& text) 
   return out;
 }
 
-uint32_t line(const Location& l) { return l.span.begin.line; }
+uint32_t line(const Location& l) {
+  return l.span.begin.line;
+}
 
 // The lines where the facts a rule reads are present.
 std::set<uint32_t> lines_with(const Facts& f, const std::string& code) {

@@ -8,12 +8,14 @@ using namespace gcheck;
 using gcheck::test::py_error;
 using gcheck::test::py_result;
 
-TEST_CASE("python: the grammar is one this tree-sitter accepts, with every node the front end reads") {
+TEST_CASE(
+    "python: the grammar is one this tree-sitter accepts, with every node the front end reads") {
   CHECK_FALSE(gcheck::py::grammar_problem().has_value());
   CHECK(ts_language_version(gcheck::py::language()) == 14);
   // Keywords used as names (print, match, type, exec) are identifiers to the front end too.
-  auto f = test::py("import torch\nfrom torch.utils.checkpoint import checkpoint as match\ny = match(f, x)\n"
-              "print(x)\nexec = 3\n");
+  auto f = test::py(
+      "import torch\nfrom torch.utils.checkpoint import checkpoint as match\ny = match(f, x)\n"
+      "print(x)\nexec = 3\n");
   CHECK(f->code->checkpoint_calls.size() == 1);
 }
 
@@ -53,21 +55,23 @@ TEST_CASE("python: grammar errors in statements that cannot hold a fact need a f
   CHECK(e.loc.span.begin.line == 3);
   CHECK(e.message.find("invalid syntax") != std::string::npos);
   // The same error in a statement the front end reads is reported by default.
-  InputError r = py_error("import torch\ndef f(x):\n    y = = torch.utils.checkpoint.checkpoint(x)\n");
+  InputError r =
+      py_error("import torch\ndef f(x):\n    y = = torch.utils.checkpoint.checkpoint(x)\n");
   CHECK(r.loc.span.begin.line == 3);
 }
 
 TEST_CASE("python: modern syntax parses without errors") {
-  auto f = test::py("import torch\n"
-              "match cmd:\n    case {\"x\": 1}:\n        pass\n    case _:\n        pass\n"
-              "type Alias = list[int]\n"
-              "async def f():\n    async with a as b:\n        await g()\n"
-              "def h[T](x: T) -> T:\n    return x\n"
-              "while (n := next(it)):\n    pass\n"
-              "x = [*a, *b]\nprint(f\"{x!r:>10} {{}}\")\n"
-              "if x: y = 1\n"
-              "try:\n    pass\nexcept* ValueError:\n    pass\n"
-              "lambda: (yield)\n");
+  auto f = test::py(
+      "import torch\n"
+      "match cmd:\n    case {\"x\": 1}:\n        pass\n    case _:\n        pass\n"
+      "type Alias = list[int]\n"
+      "async def f():\n    async with a as b:\n        await g()\n"
+      "def h[T](x: T) -> T:\n    return x\n"
+      "while (n := next(it)):\n    pass\n"
+      "x = [*a, *b]\nprint(f\"{x!r:>10} {{}}\")\n"
+      "if x: y = 1\n"
+      "try:\n    pass\nexcept* ValueError:\n    pass\n"
+      "lambda: (yield)\n");
   CHECK(f->format == Format::Python);
   // A file with a UTF-8 byte order mark.
   CHECK(test::py("\xef\xbb\xbfimport torch\nx = 1\n")->format == Format::Python);
@@ -106,7 +110,9 @@ TEST_CASE("python: hostile input stays bounded") {
   REQUIRE(n.ok());
   CHECK(n.value()->code->gc_enables.size() == 1);
   // A name bound to itself does not loop.
-  auto self = test::py("from transformers import TrainingArguments\na = b\nb = a\nt = TrainingArguments('o', gradient_checkpointing=a)\n");
+  auto self = test::py(
+      "from transformers import TrainingArguments\na = b\nb = a\nt = TrainingArguments('o', "
+      "gradient_checkpointing=a)\n");
   CHECK_FALSE(self->gradient_checkpointing);
   // NUL bytes are refused, as CPython refuses them.
   auto src = std::make_shared<SourceFile>("b.py", "b.py", std::string("import torch\nx\0y\n", 17));

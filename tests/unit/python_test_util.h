@@ -45,12 +45,15 @@ inline InputError py_error(const std::string& code, bool full_parse = false) {
 }
 
 // True when some Unreadable has `key` and its why mentions `why_part`.
-inline bool has_unreadable(const Facts& f, const std::string& key, const std::string& why_part = "") {
+inline bool has_unreadable(const Facts& f, const std::string& key,
+                           const std::string& why_part = "") {
   for (const auto& u : f.unreadable)
     if (u.key == key && u.why.find(why_part) != std::string::npos) return true;
   return false;
 }
 
-inline uint32_t line_of(const Location& l) { return l.span.begin.line; }
+inline uint32_t line_of(const Location& l) {
+  return l.span.begin.line;
+}
 
 }  // namespace gcheck::test

@@ -30,26 +30,30 @@ TEST_CASE("python: freezing a module or a tensor directly") {
   CHECK_FALSE(only_freeze(*head).embeddings);
   CHECK_FALSE(only_freeze(*head).whole_model);
   // Unfreezing, and flags known only at run time.
-  CHECK(py("import torch\nmodel.requires_grad_(True)\nmodel.embed.requires_grad_()\n")->code->freezes.empty());
+  CHECK(py("import torch\nmodel.requires_grad_(True)\nmodel.embed.requires_grad_()\n")
+            ->code->freezes.empty());
   auto unk = py("import torch\ndef f(flag):\n    model.embed_tokens.requires_grad_(flag)\n");
   CHECK(unk->code->freezes.empty());
   CHECK(has_unreadable(*unk, "requires_grad", "parameter of f()"));
 }
 
 TEST_CASE("python: freezing loops over named_parameters / parameters") {
-  auto embed = py("import torch\nfor name, p in model.named_parameters():\n"
-                  "    if \"embed\" in name:\n        p.requires_grad = False\n");
+  auto embed =
+      py("import torch\nfor name, p in model.named_parameters():\n"
+         "    if \"embed\" in name:\n        p.requires_grad = False\n");
   CHECK(only_freeze(*embed).embeddings);
   CHECK_FALSE(only_freeze(*embed).whole_model);
   CHECK(line_of(only_freeze(*embed).loc) == 4);
   CHECK(only_freeze(*embed).target == "model.named_parameters() named like \"embed\"");
 
-  auto all_but = py("import torch\nfor n, param in model.named_parameters():\n"
-                    "    if 'lora' not in n:\n        param.requires_grad_(False)\n");
+  auto all_but =
+      py("import torch\nfor n, param in model.named_parameters():\n"
+         "    if 'lora' not in n:\n        param.requires_grad_(False)\n");
   CHECK(only_freeze(*all_but).whole_model);
   CHECK(only_freeze(*all_but).embeddings);
 
-  auto assigned = py("import torch\nfor n, p in model.named_parameters():\n    p.requires_grad = 'lora' in n\n");
+  auto assigned = py(
+      "import torch\nfor n, p in model.named_parameters():\n    p.requires_grad = 'lora' in n\n");
   CHECK(only_freeze(*assigned).whole_model);
   CHECK(only_freeze(*assigned).embeddings);
 
@@ -57,49 +61,60 @@ TEST_CASE("python: freezing loops over named_parameters / parameters") {
   CHECK(only_freeze(*all).whole_model);
   CHECK(only_freeze(*all).embeddings);
 
-  auto sub = py("import torch\nfor p in model.model.embed_tokens.parameters():\n    p.requires_grad = False\n");
+  auto sub =
+      py("import torch\nfor p in model.model.embed_tokens.parameters():\n    p.requires_grad = "
+         "False\n");
   CHECK(only_freeze(*sub).embeddings);
   CHECK_FALSE(only_freeze(*sub).whole_model);
 
-  auto any = py("import torch\nFROZEN = ['embed_tokens', 'layers.0.']\nfor n, p in model.named_parameters():\n"
-                "    if any(k in n for k in FROZEN):\n        p.requires_grad = False\n");
+  auto any =
+      py("import torch\nFROZEN = ['embed_tokens', 'layers.0.']\nfor n, p in "
+         "model.named_parameters():\n"
+         "    if any(k in n for k in FROZEN):\n        p.requires_grad = False\n");
   CHECK(only_freeze(*any).embeddings);
 
-  auto starts = py("import torch\nfor n, p in model.named_parameters():\n"
-                   "    if n.startswith(('model.layers.0.', 'model.layers.1.')):\n        p.requires_grad = False\n");
+  auto starts =
+      py("import torch\nfor n, p in model.named_parameters():\n"
+         "    if n.startswith(('model.layers.0.', 'model.layers.1.')):\n        p.requires_grad = "
+         "False\n");
   CHECK_FALSE(only_freeze(*starts).embeddings);
   CHECK_FALSE(only_freeze(*starts).whole_model);
 
-  auto elsebranch = py("import torch\nfor n, p in model.named_parameters():\n"
-                       "    if 'lora' in n:\n        p.requires_grad = True\n    else:\n        p.requires_grad = False\n");
+  auto elsebranch =
+      py("import torch\nfor n, p in model.named_parameters():\n"
+         "    if 'lora' in n:\n        p.requires_grad = True\n    else:\n        p.requires_grad "
+         "= False\n");
   CHECK(only_freeze(*elsebranch).whole_model);
   CHECK(only_freeze(*elsebranch).embeddings);
 
-  auto layers = py("import torch\nfor layer in model.model.layers[:8]:\n    for p in layer.parameters():\n"
-                   "        p.requires_grad = False\n");
+  auto layers =
+      py("import torch\nfor layer in model.model.layers[:8]:\n    for p in layer.parameters():\n"
+         "        p.requires_grad = False\n");
   CHECK_FALSE(only_freeze(*layers).embeddings);
   CHECK_FALSE(only_freeze(*layers).whole_model);
   auto each = py("import torch\nfor block in model.blocks[:4]:\n    block.requires_grad_(False)\n");
   CHECK(only_freeze(*each).target == "each of model.blocks[:4]");
 
-  auto unread = py("import torch\nfor n, p in model.named_parameters():\n"
-                   "    if should_freeze(n):\n        p.requires_grad = False\n");
+  auto unread =
+      py("import torch\nfor n, p in model.named_parameters():\n"
+         "    if should_freeze(n):\n        p.requires_grad = False\n");
   CHECK_FALSE(only_freeze(*unread).embeddings);
   CHECK_FALSE(only_freeze(*unread).whole_model);
   CHECK(has_unreadable(*unread, "requires_grad", "should_freeze(n)"));
 }
 
 TEST_CASE("python: torch.autograd.grad and backward") {
-  auto f = py("import torch\nfrom torch import autograd\n"
-              "g = torch.autograd.grad(loss, params, create_graph=True)\n"
-              "h = autograd.grad(loss, params)\n"
-              "loss.backward()\n"
-              "loss.backward(inputs=[w])\n"
-              "out.backward(gradient=torch.ones_like(out))\n"
-              "out.backward(torch.ones_like(out))\n"
-              "accelerator.backward(loss)\n"
-              "torch.autograd.backward([a, b], [ga, gb])\n"
-              "loss.backward(inputs=None)\n");
+  auto f =
+      py("import torch\nfrom torch import autograd\n"
+         "g = torch.autograd.grad(loss, params, create_graph=True)\n"
+         "h = autograd.grad(loss, params)\n"
+         "loss.backward()\n"
+         "loss.backward(inputs=[w])\n"
+         "out.backward(gradient=torch.ones_like(out))\n"
+         "out.backward(torch.ones_like(out))\n"
+         "accelerator.backward(loss)\n"
+         "torch.autograd.backward([a, b], [ga, gb])\n"
+         "loss.backward(inputs=None)\n");
   REQUIRE(f->code->autograd_grad.size() == 3);
   CHECK(line_of(f->code->autograd_grad[0].loc) == 3);
   CHECK(line_of(f->code->autograd_grad[1].loc) == 4);
@@ -113,11 +128,12 @@ TEST_CASE("python: torch.autograd.grad and backward") {
 }
 
 TEST_CASE("python: DistributedDataParallel and accelerate's kwargs handler") {
-  auto f = py("import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
-              "from accelerate import DistributedDataParallelKwargs\n"
-              "model = DDP(model, device_ids=[rank], find_unused_parameters=True, static_graph=False)\n"
-              "m2 = torch.nn.parallel.DistributedDataParallel(model)\n"
-              "kw = DistributedDataParallelKwargs(find_unused_parameters=False)\n");
+  auto f =
+      py("import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
+         "from accelerate import DistributedDataParallelKwargs\n"
+         "model = DDP(model, device_ids=[rank], find_unused_parameters=True, static_graph=False)\n"
+         "m2 = torch.nn.parallel.DistributedDataParallel(model)\n"
+         "kw = DistributedDataParallelKwargs(find_unused_parameters=False)\n");
   const auto& d = f->code->ddps;
   REQUIRE(d.size() == 3);
   CHECK(d[0].find_unused_parameters == true);
@@ -128,7 +144,9 @@ TEST_CASE("python: DistributedDataParallel and accelerate's kwargs handler") {
 }
 
 TEST_CASE("python: torch.compile") {
-  auto f = py("import torch\nmodel = torch.compile(model, mode='max-autotune')\nimport re\np = re.compile('x')\n");
+  auto f =
+      py("import torch\nmodel = torch.compile(model, mode='max-autotune')\nimport re\np = "
+         "re.compile('x')\n");
   REQUIRE(f->code->compiles.size() == 1);
   CHECK(f->code->compiles[0].callee == "torch.compile");
 }
