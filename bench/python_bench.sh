@@ -38,7 +38,7 @@ if ! cmp -s "$work/selected.txt" "$work/full.txt"; then
   diff "$work/selected.txt" "$work/full.txt" | head -20 >&2
   exit 1
 fi
-echo "facts: identical with and without the statement selection ($(grep -vc '^== \|^format \|^anchor ' "$work/full.txt") records)"
+echo "facts: identical with and without the statement selection ($(grep -vc "^== \|^format \|^anchor " "$work/full.txt") fact lines)"
 "$bench" --stats "$scripts" | head -1
 
 median_line() { grep '^median' | sed -E 's/median ([0-9.]+) s wall, ([0-9.]+) s cpu.*/\1 \2/'; }
