@@ -129,13 +129,10 @@ void Extractor::walk_if(TSNode st, uint32_t depth) {
   });
 }
 
-void Extractor::walk_for(TSNode st, uint32_t depth) {
+Extractor::Loop Extractor::loop_of(TSNode left, TSNode right, TSNode node) const {
   const Symbols& y = sym();
-  TSNode left = field(st, y.f_left);
-  TSNode right = field(st, y.f_right);
-  scan(right);
   Loop lp;
-  lp.node = st;
+  lp.node = node;
   lp.iterable = right;
   lp.conds_at = conds_.size();
   // for p in X.parameters(): / for name, p in X.named_parameters():
@@ -151,7 +148,7 @@ void Extractor::walk_for(TSNode st, uint32_t depth) {
     }
   }
   if (lp.kind == Loop::Kind::NamedParameters) {
-    if ((is(left, y.pattern_list) || is(left, y.tuple_pattern)) &&
+    if ((is(left, y.pattern_list) || is(left, y.tuple_pattern) || is(left, y.tuple)) &&
         ts_node_named_child_count(left) == 2) {
       TSNode a = ts_node_named_child(left, 0), b = ts_node_named_child(left, 1);
       if (is(a, y.identifier)) lp.name_var = m_.text(a);
@@ -160,6 +157,14 @@ void Extractor::walk_for(TSNode st, uint32_t depth) {
   } else if (is(left, y.identifier)) {
     lp.var = m_.text(left);
   }
+  return lp;
+}
+
+void Extractor::walk_for(TSNode st, uint32_t depth) {
+  const Symbols& y = sym();
+  TSNode right = field(st, y.f_right);
+  scan(right);
+  Loop lp = loop_of(field(st, y.f_left), right, st);
   loops_.push_back(lp);
   walk_block(field(st, y.f_body), depth);
   loops_.pop_back();

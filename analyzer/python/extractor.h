@@ -131,7 +131,12 @@ class Extractor {
   // The adapter a PEFT config expression names ("lora" for LoraConfig(...) or a name bound to one).
   std::optional<std::pair<std::string, TSNode>> adapter_of(TSNode config) const;
 
+  // The loop a for statement or comprehension clause makes (`for name, p in X.named_parameters()`).
+  Loop loop_of(TSNode left, TSNode right, TSNode node) const;
+
   // ---- freezing (freeze.cpp) ----
+  std::optional<Loop> comprehension_loop(TSNode at, std::string_view var,
+                                         std::vector<Cond>& conds) const;
   void freeze(TSNode target, TSNode value_node, const Value& value, TSNode at);
   const Loop* loop_var(std::string_view name) const;
 

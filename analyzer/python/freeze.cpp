@@ -8,6 +8,8 @@
 // The selection is read from the conditions around the assignment (in / not in, startswith,
 // endswith, any(k in name for k in [...]), not, and, or); a condition of another shape is
 // recorded as a freeze of unknown reach, with an Unreadable.
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "analyzer/python/extractor.h"
@@ -135,12 +137,18 @@ class CondReader {
   std::string_view name_var_;
 };
 
+// The text names a whole model: a name that says so (model, base_model, ref_model,
+// peft_model), or its .model / .base_model. A bare name like `vae`, `text_encoder` or `x` is
+// recorded as the target it is, not as the model.
 bool whole_module_text(std::string_view t) {
   auto ends = [&](std::string_view s) {
     return t.size() >= s.size() && t.substr(t.size() - s.size()) == s;
   };
   bool ident = !t.empty() && t.find_first_of(".()[] ") == std::string_view::npos;
-  return ident || ends(".base_model") || ends(".model");
+  std::string lower;
+  for (char c : t) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return (ident && lower.find("model") != std::string::npos) || ends(".base_model") ||
+         ends(".model");
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -151,6 +159,33 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+std::optional<Extractor::Loop> Extractor::comprehension_loop(TSNode at, std::string_view var,
+                                                             std::vector<Cond>& conds) const {
+  // [p.requires_grad_(False) for p in model.embed.parameters() if ...]: the comprehension's
+  // for clause plays the loop, its if clauses the conditions.
+  const Symbols& y = sym();
+  for (TSNode n = ts_node_parent(at); !ts_node_is_null(n); n = ts_node_parent(n)) {
+    TSSymbol k = ts_node_symbol(n);
+    if (k == y.expression_statement || k == y.block || k == y.module) break;
+    if (k != y.list_comprehension && k != y.generator_expression && k != y.set_comprehension &&
+        k != y.dictionary_comprehension)
+      continue;
+    std::optional<Loop> found;
+    each_named(n, [&](TSNode c) {
+      if (is(c, y.if_clause)) {
+        if (ts_node_named_child_count(c) > 0) conds.push_back({ts_node_named_child(c, 0), false});
+        return;
+      }
+      if (found || !is(c, y.for_in_clause)) return;
+      Loop lp = loop_of(field(c, y.f_left), field(c, y.f_right), c);
+      if (lp.kind != Loop::Kind::Other && lp.var == var) found = lp;
+    });
+    if (found) return found;
+    conds.clear();
+  }
+  return std::nullopt;
+}
+
 void Extractor::freeze(TSNode target, TSNode value_node, const Value& value, TSNode at) {
   const Symbols& y = sym();
   if (value.kind == Value::Kind::Bool && value.b) return;  // unfreezing
@@ -160,6 +195,22 @@ void Extractor::freeze(TSNode target, TSNode value_node, const Value& value, TSN
   fz.scope = scope_name();
   std::string_view tt = m_.text(target);
   const Loop* lp = is(target, y.identifier) ? loop_var(tt) : nullptr;
+  // A comprehension's conditions hold only here: put them back when done.
+  struct Restore {
+    std::vector<Cond>& conds;
+    size_t size;
+    ~Restore() { conds.resize(size); }
+  } restore{conds_, conds_.size()};
+  std::optional<Loop> comp;
+  if (!lp && is(target, y.identifier)) {
+    std::vector<Cond> extra;
+    comp = comprehension_loop(at, tt, extra);
+    if (comp) {
+      comp->conds_at = conds_.size();
+      conds_.insert(conds_.end(), extra.begin(), extra.end());
+      lp = &*comp;
+    }
+  }
 
   if (lp && lp->kind != Loop::Kind::Other) {
     // A parameter the loop yields: the conditions inside the loop select which.

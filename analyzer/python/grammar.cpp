@@ -136,6 +136,7 @@ Symbols make() {
   GCHECK_SYM(dictionary_comprehension, "dictionary_comprehension");
   GCHECK_SYM(set_comprehension, "set_comprehension");
   GCHECK_SYM(for_in_clause, "for_in_clause");
+  GCHECK_SYM(if_clause, "if_clause");
   GCHECK_SYM(named_expression, "named_expression");
   GCHECK_SYM(lambda_parameters, "lambda_parameters");
   GCHECK_SYM(type_alias_statement, "type_alias_statement");

@@ -34,7 +34,7 @@ struct Symbols {
       typed_parameter, default_parameter, typed_default_parameter, list_splat_pattern,
       dictionary_splat_pattern, global_statement, nonlocal_statement, delete_statement,
       print_statement, exec_statement, comment, generator_expression, list_comprehension,
-      dictionary_comprehension, set_comprehension, for_in_clause, named_expression,
+      dictionary_comprehension, set_comprehension, for_in_clause, if_clause, named_expression,
       lambda_parameters, type_alias_statement;
   TSFieldId f_function, f_arguments, f_name, f_value, f_object, f_attribute, f_left, f_right,
       f_module_name, f_alias, f_condition, f_consequence, f_alternative, f_body, f_key,

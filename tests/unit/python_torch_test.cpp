@@ -24,6 +24,12 @@ TEST_CASE("python: freezing a module or a tensor directly") {
   auto whole = py("import torch\nref_model.requires_grad_(False)\n");
   CHECK(only_freeze(*whole).whole_model);
   CHECK(only_freeze(*whole).target == "ref_model");
+  // A bare name that does not say it is a model is recorded as what it is.
+  auto vae = py("import torch\nvae.requires_grad_(False)\nlabels.requires_grad = False\n");
+  REQUIRE(vae->code->freezes.size() == 2);
+  CHECK_FALSE(vae->code->freezes[0].whole_model);
+  CHECK(vae->code->freezes[0].target == "vae");
+  CHECK_FALSE(vae->code->freezes[1].whole_model);
   auto kw = py("import torch\nmodel.transformer.wte.requires_grad_(requires_grad=False)\n");
   CHECK(only_freeze(*kw).embeddings);
   auto head = py("import torch\nmodel.lm_head.requires_grad_(False)\n");
@@ -101,6 +107,22 @@ TEST_CASE("python: freezing loops over named_parameters / parameters") {
   CHECK_FALSE(only_freeze(*unread).embeddings);
   CHECK_FALSE(only_freeze(*unread).whole_model);
   CHECK(has_unreadable(*unread, "requires_grad", "should_freeze(n)"));
+}
+
+TEST_CASE("python: freezing in comprehensions") {
+  auto embed = py(
+      "import torch\n[p.requires_grad_(False) for p in model.model.embed_tokens.parameters()]\n");
+  CHECK(only_freeze(*embed).embeddings);
+  CHECK_FALSE(only_freeze(*embed).whole_model);
+  auto cond =
+      py("import torch\nlist(p.requires_grad_(False) for n, p in model.named_parameters() if "
+         "'lora' not in n)\n");
+  CHECK(only_freeze(*cond).whole_model);
+  CHECK(only_freeze(*cond).embeddings);
+  CHECK(only_freeze(*cond).target == "model.named_parameters() except those named like \"lora\"");
+  auto other = py("import torch\n[t.requires_grad_(False) for t in tensors]\n");
+  CHECK_FALSE(only_freeze(*other).whole_model);
+  CHECK_FALSE(only_freeze(*other).embeddings);
 }
 
 TEST_CASE("python: torch.autograd.grad and backward") {
