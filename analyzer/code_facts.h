@@ -22,6 +22,8 @@ struct CodeCall {
   Location loc;        // the call expression
   std::string callee;  // resolved qualified name, e.g. "torch.utils.checkpoint.checkpoint"
   int order = -1;      // statement order in the module / function
+  std::string scope;   // the function the call is in ("main", "Tower.forward"; "" for the
+                       // module): compare `order` only within one scope
 };
 
 // torch.utils.checkpoint.checkpoint / checkpoint_sequential, checkpoint_wrapper,
@@ -46,6 +48,9 @@ struct CheckpointCallFact {
   // their gradients (GC102).
   bool keyword_tensors = false;
   Location keyword_tensors_loc;
+  // The call sits inside a `with torch.autograd.graph.save_on_cpu():` block (GC109).
+  bool in_save_on_cpu = false;
+  Location save_on_cpu_loc;
 };
 
 // model.gradient_checkpointing_enable(...) (HF).
@@ -74,6 +79,7 @@ struct FreezeFact {
   bool embeddings = false;   // the target is (or contains) the input embeddings
   bool whole_model = false;  // every parameter (then some are unfrozen again, or adapters train)
   int order = -1;
+  std::string scope;         // as CodeCall::scope
 };
 
 // DistributedDataParallel(..., find_unused_parameters=..., static_graph=...)
@@ -131,6 +137,8 @@ struct CodeFacts {
   std::vector<CodeCall> unsloth_gc;          // use_gradient_checkpointing="unsloth"
   std::vector<TrainerFact> trainers;
   std::vector<CodeCall> save_on_cpu;         // torch.autograd.graph.save_on_cpu() around a checkpoint
+  std::vector<CodeCall> arg_parsers;         // HfArgumentParser(...) / TrlParser(...): the training
+                                             // settings come from the command line or a YAML
   std::vector<RecomputeFunctionFact> recompute_functions;  // C++
   std::vector<RecomputeCallFact> recompute_calls;          // C++
 };

@@ -5,6 +5,9 @@
 #include "analyzer/extract/formats.h"
 #include "analyzer/json_frontend.h"
 #include "analyzer/yaml_frontend.h"
+#if GCHECK_HAVE_PYTHON
+#include "analyzer/python/load_python.h"
+#endif
 
 namespace gcheck {
 
@@ -151,6 +154,19 @@ bool ends_with(std::string_view s, std::string_view suf) {
 Result<std::shared_ptr<Facts>> load_config(const std::string& path, const std::string& display,
                                            std::optional<Format> forced,
                                            const InputLimits& limits) {
+  // Python training scripts go to the Python front end (a named --format-of python skips its
+  // pre-filter).
+  if (forced ? *forced == Format::Python : ends_with(path, ".py")) {
+#if GCHECK_HAVE_PYTHON
+    PythonOptions po;
+    po.prefilter = !forced;
+    return load_python(path, display, limits, po);
+#else
+    return InputError{Location{display, {{1, 1}, {}}},
+                      "this gcheck was built without the Python front end (it needs "
+                      "libtree-sitter-dev at build time)"};
+#endif
+  }
   auto src = read_source(path, display, limits);
   if (!src) return src.error();
   SourcePtr s = src.value();
