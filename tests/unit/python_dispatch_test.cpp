@@ -85,7 +85,7 @@ TEST_CASE(
   bool good_read = false, util_skipped = false;
   for (const auto& n : r.notes) {
     good_read |= n.find("good.py: read as Python") != std::string::npos;
-    util_skipped |= n.find("util.py: skipped") != std::string::npos;
+    util_skipped |= n.find("util.py:1:1: note: skipped") != std::string::npos;
   }
   CHECK(good_read);
   CHECK(util_skipped);
