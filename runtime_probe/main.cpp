@@ -291,6 +291,8 @@ int run(int argc, char** argv) {
                       need / double(1ull << 30), ram / double(1ull << 30)));
   }
   if (!quiet) std::fprintf(stderr, "%s\n", dev.line.c_str());
+  report.warmup_seconds = warm_up(dev);
+  if (!quiet && dev.cuda) std::fprintf(stderr, "device ready (%.2f s)\n", report.warmup_seconds);
 
   if (!bench_dequant_arg.empty()) {
     int64_t rows = 0, cols = 0;

@@ -120,6 +120,10 @@ ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
 // (the bench): returns a printable report.
 std::string bench_dequant(int64_t rows, int64_t cols, const DeviceInfo& dev, int iters);
 
+// Starts the device and runs the kernels every scenario needs once (matmul, the NF4 kernel,
+// a backward), so that each scenario's time is its own; returns the seconds it took (0 on CPU).
+double warm_up(const DeviceInfo& dev);
+
 // Reads a Hugging Face config.json into sizes; an error text for missing or absurd fields.
 std::optional<std::string> sizes_from_hf_config(const std::string& path, int64_t layers,
                                                 Sizes& out);

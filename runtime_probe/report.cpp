@@ -71,6 +71,7 @@ std::string report_json(const Report& r) {
   nlohmann::json j;
   j["version"] = r.version;
   j["device"] = r.device.device;
+  j["warmup_seconds"] = r.warmup_seconds;
   j["device_line"] = r.device.line;
   j["torch_version"] = r.device.torch_version;
   j["scenarios"] = nlohmann::json::array();

@@ -21,6 +21,7 @@ struct FindingReport {
 struct Report {
   std::string version;
   DeviceInfo device;
+  double warmup_seconds = 0;  // device start-up and first kernels, before the first scenario
   std::vector<ScenarioResult> scenarios;
   std::vector<FindingReport> findings;
   bool with_config = false;
