@@ -884,6 +884,7 @@ DeviceInfo select_device(const std::string& requested) {
 double warm_up(const DeviceInfo& dev) {
   if (!dev.cuda) return 0;
   auto t0 = std::chrono::steady_clock::now();
+  install_engine();  // before the first backward: the engine's device threads start once
   at::Device device(at::kCUDA, 0);
   auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
   auto w = at::randn({256, 256}, opts);
