@@ -4,6 +4,7 @@
 #include "analyzer/resolver.h"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -148,17 +149,21 @@ class Resolver {
       for (const auto& u : ds_->unreadable) s_.unresolved.push_back(u);
     if (la_)
       for (const auto& u : la_->unreadable) s_.unresolved.push_back(u);
-    trl_ = p_.format == Format::HfTrl && p_.trl && p_.trl->value;
+    code_ = p_.code.get();
+    py_ = p_.format == Format::Python;
+    trl_ = (p_.format == Format::HfTrl || py_) && p_.trl && p_.trl->value;
     stack();
     distributed();
     trainer();
     what_trains();
     mechanisms();
+    sites();
     reentrant();
     rng_and_dropout();
     input_hook();
     find_unused();
     misc();
+    code_misc();
     return std::move(s_);
   }
 
@@ -174,12 +179,18 @@ class Resolver {
       case Format::Torchtune: name = "torchtune"; break;
       case Format::Accelerate: name = "accelerate"; break;
       case Format::DeepSpeed: name = "DeepSpeed"; break;
-      case Format::Python: name = "Python script"; break;
+      case Format::Python:
+        name = trl_ ? "TRL"
+               : (p_.gradient_checkpointing || (code_ && !code_->trainers.empty())) ? "HF Trainer"
+                                                                                   : "Python script";
+        break;
       case Format::Cpp: name = "LibTorch C++"; break;
       default: name = "unknown"; break;
     }
-    s_.stack.set(name, derived(fmt::format("{} config ({})", format_title(p_.format),
-                                           p_.format_reason), p_.anchor));
+    std::string what = p_.format == Format::Python ? "a Python training script"
+                       : p_.format == Format::Cpp  ? "a LibTorch C++ source"
+                                                   : fmt::format("{} config", format_title(p_.format));
+    s_.stack.set(name, derived(fmt::format("{} ({})", what, p_.format_reason), p_.anchor));
   }
 
   void trainer() {
@@ -192,6 +203,8 @@ class Resolver {
       s_.trainer.set("sft", derived("LLaMA-Factory stage not set (sft)"));
     } else if (p_.format == Format::Axolotl) {
       s_.trainer.set("sft", derived("Axolotl without rl: supervised fine-tuning"));
+    } else if (p_.format == Format::Cpp) {
+      s_.trainer.set("", derived("a LibTorch program with its own training loop"));
     } else if (trl_) {
       s_.trainer.why.push_back(unknown("the TRL trainer is chosen by the script that reads this "
                                        "config; none of its keys or path names one"));
@@ -287,6 +300,10 @@ class Resolver {
       s_.multi_process.why.push_back(
           unknown("the process count is set by the launch command (torchrun, accelerate launch)"));
     }
+    if (!s_.multi_process.known() && code_ && !code_->ddps.empty()) {
+      s_.multi_process.set(true, derived("the script wraps the model in DistributedDataParallel",
+                                         code_->ddps.front().call.loc));
+    }
     bool ddp_possible = !*s_.fsdp && s_.zero_stage.is(0);
     if (!ddp_possible) {
       s_.ddp.set(false, derived(*s_.fsdp ? "FSDP, not DDP" : "DeepSpeed, not DDP"));
@@ -334,6 +351,31 @@ class Resolver {
         if (p_.use_peft && p_.use_peft->value) {
           a = Adapter::Lora;
           ao = key_origin(*p_.use_peft);
+        }
+        break;
+      case Format::Python:
+        if (p_.adapter) {
+          std::string v = lower(p_.adapter->value);
+          a = v == "qlora" ? Adapter::Qlora : v == "lora" ? Adapter::Lora : Adapter::Other;
+          ao = key_origin(*p_.adapter);
+        } else if (p_.use_peft && p_.use_peft->value) {
+          a = Adapter::Lora;
+          ao = key_origin(*p_.use_peft);
+        } else if (code_ && !code_->peft_wraps.empty()) {
+          a = Adapter::Other;
+          ao = derived("get_peft_model(...) wraps the model (adapter type unknown)",
+                       code_->peft_wraps.front().loc);
+        }
+        if (code_) {
+          // requires_grad_(False) on the embeddings or some layers: a partially frozen model.
+          // Freezing everything is what adapters do (and what unfreezing a few layers after
+          // it does): partial only without adapters.
+          for (const auto& z : code_->freezes) {
+            if (z.whole_model && a != Adapter::None) continue;
+            partial = true;
+            po = derived(fmt::format("{} is frozen (requires_grad False)", z.target), z.loc);
+            if (z.embeddings) break;
+          }
         }
         break;
       case Format::LlamaFactory:
@@ -384,6 +426,23 @@ class Resolver {
     }
     if (partial && p_.freeze_trainable_layers && p_.freeze_trainable_layers->value < 0) {
       // LLaMA-Factory: negative counts train the first layers; embeddings stay frozen.
+    }
+    if (py_ && partial && a == Adapter::None && code_) {
+      // Code says which modules it froze: the inputs of the checkpointed layers are frozen
+      // only when the embeddings are (freezing layers keeps the embeddings' grad flowing).
+      frozen = false;
+      for (const auto& z : code_->freezes) {
+        if (z.embeddings || z.whole_model) {
+          frozen = true;
+          po = derived(fmt::format("{} is frozen (requires_grad False)", z.target), z.loc);
+          break;
+        }
+      }
+      if (!frozen && !emb_trainable) {
+        emb_trainable = true;
+        eo = derived("the script freezes some layers but not the input embeddings");
+      }
+      frozen = true;
     }
     if (frozen && !emb_trainable) {
       s_.frozen_embeddings.set(true, a != Adapter::None ? ao : po);
@@ -510,11 +569,37 @@ class Resolver {
         s_.hf_gc.set(false, derived("torchtune does not use HF checkpointing"));
         break;
       }
+      case Format::Python:
+        code_mechanisms();
+        break;
+      case Format::Cpp:
+        s_.hf_gc.set(false, derived("LibTorch C++ has no HF checkpointing"));
+        for (const auto& f : code_->recompute_functions) {
+          if (!f.forward_no_grad || !f.backward_recomputes) continue;
+          add(Mechanism::HandRolledRecompute,
+              derived(fmt::format("{} runs its forward without grad and again in backward", f.name), f.loc));
+          break;
+        }
+        break;
       default:
         s_.hf_gc.set(false, derived("no HF training arguments"));
         break;
     }
     if (hf_gc_) add(Mechanism::HfGradientCheckpointing, s_.hf_gc.why.front());
+    if (py_) {
+      bool call = false, wrapper = false;
+      for (const auto& c : code_->checkpoint_calls) {
+        bool w = c.api == CheckpointCallFact::Api::CheckpointWrapper ||
+                 c.api == CheckpointCallFact::Api::ApplyActivationCheckpointing;
+        if (w && !wrapper) {
+          wrapper = true;
+          add(Mechanism::CheckpointWrapperCall, derived("the script wraps modules with checkpoint_wrapper", c.call.loc));
+        } else if (!w && !call) {
+          call = true;
+          add(Mechanism::TorchCheckpointCall, derived("the script calls torch.utils.checkpoint", c.call.loc));
+        }
+      }
+    }
     if (*s_.fsdp && s_.fsdp_ac.is(true)) add(Mechanism::FsdpActivationCheckpointing, s_.fsdp_ac.why.front());
     bool any = !s_.mechanisms.empty();
     if (any) {
@@ -529,6 +614,369 @@ class Resolver {
                 ? key_origin(*p_.enable_activation_checkpointing)
                 : row_origin(row("torchtune.enable_activation_checkpointing"));
       s_.checkpointing.set(false, o);
+    }
+  }
+
+  // ---- Python scripts and C++ sources ---------------------------------------------------------
+
+  // An origin for a value a script states as a literal at `loc`.
+  static Origin code_key(const Location& loc, std::string key, std::string raw) {
+    Origin o;
+    o.kind = Origin::Kind::Key;
+    o.loc = loc;
+    o.key = key;
+    o.text = fmt::format("{}={}", std::move(key), std::move(raw));
+    return o;
+  }
+
+  // Whether the front end left an unreadable value for `key` inside the call at `loc`.
+  bool unreadable_in(const Location& loc, std::string_view key) const {
+    for (const auto& u : p_.unreadable) {
+      if (u.key.rfind(key, 0) != 0 || u.loc.file != loc.file) continue;
+      uint32_t l = u.loc.span.begin.line;
+      if (l >= loc.span.begin.line && l <= std::max(loc.span.end.line, loc.span.begin.line)) return true;
+    }
+    return false;
+  }
+
+  // Python: Trainer-level checkpointing (TrainingArguments / TRL configs), model-level enabling
+  // calls, Unsloth.
+  void code_mechanisms() {
+    Origin hf_o;
+    if (p_.gradient_checkpointing) {
+      trainer_gc_ = p_.gradient_checkpointing->value;
+      hf_o = key_origin(*p_.gradient_checkpointing);
+    } else if (trl_) {
+      const DefaultRow* r = pick_row(sc_, {"trl.gradient_checkpointing", "trl.gradient_checkpointing.old"});
+      trainer_gc_ = r && row_bool(*r);
+      hf_o = row_origin(*r);
+    } else if (!code_->trainers.empty()) {
+      hf_o = row_origin(row("hf.gradient_checkpointing"));
+    } else {
+      hf_o = derived("the script builds no TrainingArguments");
+    }
+    const CodeCall* model_call = nullptr;
+    for (const auto& g : code_->gc_enables) model_call = &g.call;
+    for (const auto& k : code_->kbit_prepares)
+      if (k.use_gradient_checkpointing.value_or(true) && (!model_call || model_call->loc.span.begin.line < k.call.loc.span.begin.line))
+        model_call = &k.call;
+    hf_gc_ = trainer_gc_ || model_call != nullptr;
+    if (trainer_gc_ || !model_call) {
+      s_.hf_gc.set(hf_gc_, hf_o);
+    } else {
+      s_.hf_gc.set(true, derived(fmt::format("{}(...) enables it on the model", last_name(model_call->callee)),
+                                 model_call->loc));
+    }
+    if (!code_->unsloth_gc.empty()) {
+      const CodeCall& u = code_->unsloth_gc.front();
+      add(Mechanism::UnslothCheckpointing,
+          derived("use_gradient_checkpointing=\"unsloth\"", u.loc));
+    }
+  }
+
+  static std::string last_name(const std::string& callee) {
+    auto dot = callee.rfind('.');
+    return dot == std::string::npos ? callee : callee.substr(dot + 1);
+  }
+
+  // Every place in code that checkpoints on its own, each with its effective use_reentrant.
+  void sites() {
+    if (!code_) return;
+    for (const auto& c : code_->checkpoint_calls) {
+      CheckpointSite st;
+      bool wrapper = c.api == CheckpointCallFact::Api::CheckpointWrapper ||
+                     c.api == CheckpointCallFact::Api::ApplyActivationCheckpointing;
+      st.kind = wrapper ? CheckpointSite::Kind::Wrapper : CheckpointSite::Kind::TorchCall;
+      st.loc = c.call.loc;
+      st.api = c.call.callee;
+      st.scope = c.call.scope;
+      st.order = c.call.order;
+      if (c.use_reentrant) {
+        st.use_reentrant.set(*c.use_reentrant,
+                             code_key(c.use_reentrant_loc, wrapper ? "checkpoint_impl" : "use_reentrant",
+                                      wrapper ? (*c.use_reentrant ? "CheckpointImpl.REENTRANT" : "CheckpointImpl.NO_REENTRANT")
+                                              : (*c.use_reentrant ? "True" : "False")));
+        st.stated_by = "user";
+      } else if (c.use_reentrant_given || unreadable_in(c.call.loc, "use_reentrant") ||
+                 unreadable_in(c.call.loc, "checkpoint_impl") ||
+                 unreadable_in(c.call.loc, "checkpoint_wrapper_fn")) {
+        st.use_reentrant.why.push_back(unknown("use_reentrant is given as a value known only at run time", c.call.loc));
+        st.stated_by = "user";
+      } else if (wrapper) {
+        const DefaultRow* r = pick_row(sc_, {"torch.checkpoint_wrapper.reentrant",
+                                             "torch.checkpoint_wrapper.no_reentrant"});
+        st.use_reentrant.set(r->value == std::string_view("REENTRANT"), row_origin(*r));
+        st.use_reentrant.because(derived(fmt::format("{}(...) without checkpoint_impl", last_name(c.call.callee)), c.call.loc));
+        st.stated_by = "torch";
+      } else {
+        st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
+        st.use_reentrant.because(derived(fmt::format("{}(...) without use_reentrant", last_name(c.call.callee)), c.call.loc));
+        st.stated_by = "torch";
+      }
+      if (c.preserve_rng_state) {
+        st.preserve_rng_state.set(*c.preserve_rng_state,
+                                  code_key(c.preserve_rng_state_loc, "preserve_rng_state", *c.preserve_rng_state ? "True" : "False"));
+      } else {
+        st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
+      }
+      st.keyword_tensors = c.keyword_tensors;
+      st.keyword_loc = c.keyword_tensors_loc.known() ? c.keyword_tensors_loc : c.call.loc;
+      if (c.context_fn) st.context_fn = c.context_fn_loc;
+      if (c.debug && *c.debug) st.debug = c.call.loc;
+      if (c.early_stop) st.early_stop = c.early_stop_loc.known() ? c.early_stop_loc : c.call.loc;
+      if (c.determinism_check) st.determinism_check = std::make_pair(*c.determinism_check, c.determinism_check_loc);
+      if (c.in_save_on_cpu) st.save_on_cpu = c.save_on_cpu_loc;
+      s_.sites.push_back(std::move(st));
+    }
+    bool quantized = p_.quant_bits && p_.quant_bits->value > 0;
+    for (const auto& g : code_->gc_enables) {
+      CheckpointSite st;
+      st.kind = CheckpointSite::Kind::HfEnable;
+      st.loc = g.call.loc;
+      st.api = "gradient_checkpointing_enable";
+      st.scope = g.call.scope;
+      st.order = g.call.order;
+      st.has_kwargs = g.has_kwargs;
+      if (g.use_reentrant) {
+        st.use_reentrant.set(*g.use_reentrant, code_key(g.use_reentrant_loc, "use_reentrant", *g.use_reentrant ? "True" : "False"));
+        st.stated_by = "user";
+      } else if (g.use_reentrant_loc.known() || unreadable_in(g.call.loc, "gradient_checkpointing_kwargs")) {
+        st.use_reentrant.why.push_back(unknown("gradient_checkpointing_kwargs is known only at run time", g.call.loc));
+        st.stated_by = "user";
+      } else if (g.has_kwargs) {
+        st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
+        st.use_reentrant.because(derived(g.empty_kwargs ? "gradient_checkpointing_kwargs={} reaches torch as is"
+                                                        : "gradient_checkpointing_kwargs without use_reentrant reaches torch as is",
+                                         g.call.loc));
+        st.stated_by = "torch";
+      } else {
+        const DefaultRow* r = pick_row(sc_, {"hf.use_reentrant.model_code", "hf.use_reentrant.empty",
+                                             "hf.use_reentrant.true", "hf.use_reentrant.false"});
+        bool torch_default = r->id == std::string_view("hf.use_reentrant.model_code") ||
+                             r->id == std::string_view("hf.use_reentrant.empty");
+        st.use_reentrant.set(row_bool(*r), row_origin(*r));
+        if (torch_default) st.use_reentrant.because(row_origin(row("torch.use_reentrant")));
+        st.use_reentrant.because(derived("gradient_checkpointing_enable() without gradient_checkpointing_kwargs", g.call.loc));
+        st.stated_by = torch_default ? "torch" : "stack";
+      }
+      st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
+      // get_peft_model before it in the same function: PEFT installed no hook (GC204); after
+      // it: PEFT installs one on an unquantized model (peft.wrap.hook).
+      for (const auto& w : code_->peft_wraps) {
+        if (w.scope != g.call.scope) continue;
+        if (w.order >= 0 && w.order < g.call.order) {
+          st.after_peft_wrap = true;
+          st.wrap_loc = w.loc;
+        } else if (w.order > g.call.order && !quantized) {
+          st.hook_in_scope = true;
+          wrap_hook_ = &w;
+        }
+      }
+      for (const auto& h : code_->input_hooks)
+        if (h.scope == g.call.scope || h.scope.empty()) st.hook_in_scope = true;
+      for (const auto& k : code_->kbit_prepares)
+        if (k.call.scope == g.call.scope && k.use_gradient_checkpointing.value_or(true) && k.use_reentrant != std::optional<bool>(false))
+          st.hook_in_scope = true;
+      s_.sites.push_back(std::move(st));
+    }
+    for (const auto& k : code_->kbit_prepares) {
+      if (!k.use_gradient_checkpointing.value_or(true)) continue;
+      CheckpointSite st;
+      st.kind = CheckpointSite::Kind::KbitPrepare;
+      st.loc = k.call.loc;
+      st.api = "prepare_model_for_kbit_training";
+      st.scope = k.call.scope;
+      st.order = k.call.order;
+      st.has_kwargs = k.has_kwargs;
+      if (k.use_reentrant) {
+        st.use_reentrant.set(*k.use_reentrant, code_key(k.use_reentrant_loc, "use_reentrant", *k.use_reentrant ? "True" : "False"));
+        st.stated_by = "user";
+      } else if (k.use_reentrant_loc.known() || unreadable_in(k.call.loc, "gradient_checkpointing_kwargs")) {
+        st.use_reentrant.why.push_back(unknown("gradient_checkpointing_kwargs is known only at run time", k.call.loc));
+        st.stated_by = "user";
+      } else {
+        st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
+        if (!k.has_kwargs) st.use_reentrant.because(row_origin(row("peft.kbit.empty_kwargs")));
+        st.use_reentrant.because(derived(k.has_kwargs ? "gradient_checkpointing_kwargs without use_reentrant reaches torch as is"
+                                                      : "prepare_model_for_kbit_training(...) without gradient_checkpointing_kwargs",
+                                         k.call.loc));
+        st.stated_by = "torch";
+      }
+      st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
+      st.hook_in_scope = k.use_reentrant != std::optional<bool>(false);
+      s_.sites.push_back(std::move(st));
+    }
+    // C++: the recompute Functions and their calls.
+    std::map<std::string, size_t> fn_index;
+    for (const auto& f : code_->recompute_functions) {
+      if (!f.forward_no_grad || !f.backward_recomputes) continue;
+      CheckpointSite st;
+      st.kind = CheckpointSite::Kind::CxxFunction;
+      st.loc = f.loc;
+      st.api = f.name;
+      st.use_reentrant.set(true, derived(fmt::format("{} runs its forward without grad and again in backward: "
+                                                     "the reentrant algorithm", f.name), f.loc));
+      st.stated_by = "user";
+      if (f.saves_rng) st.preserve_rng_state.set(true, derived(fmt::format("{} saves and restores the RNG state", f.name), f.loc));
+      else st.preserve_rng_state.set(false, derived(fmt::format("{} does not save and restore the RNG state", f.name), f.loc));
+      st.dropout_inside = f.dropout_inside;
+      st.dropout_loc = f.dropout_loc;
+      st.mutates_state = f.mutates_state;
+      st.mutation_loc = f.mutation_loc;
+      st.nested = f.nested;
+      st.nested_loc = f.nested_loc;
+      fn_index[f.name] = s_.sites.size();
+      s_.sites.push_back(std::move(st));
+    }
+    for (const auto& c : code_->recompute_calls) {
+      auto it = fn_index.find(c.function);
+      if (it == fn_index.end()) continue;
+      CheckpointSite st;
+      st.kind = CheckpointSite::Kind::CxxCall;
+      st.loc = c.call.loc;
+      st.api = c.function;
+      st.scope = c.call.scope;
+      st.order = c.call.order;
+      st.use_reentrant = s_.sites[it->second].use_reentrant;
+      st.stated_by = "user";
+      st.preserve_rng_state = s_.sites[it->second].preserve_rng_state;
+      st.inputs_frozen = c.inputs_frozen;
+      st.frozen_source = c.frozen_source_loc;
+      s_.sites.push_back(std::move(st));
+    }
+  }
+
+  // use_reentrant for code: the Trainer's arguments when they enable checkpointing, else the
+  // last model-level enabling call, else the checkpoint calls (a reentrant one first). Returns
+  // false when nothing in the code checkpoints.
+  bool code_reentrant() {
+    if (p_.format == Format::Cpp) {
+      for (size_t i = 0; i < s_.sites.size(); ++i) {
+        if (s_.sites[i].kind != CheckpointSite::Kind::CxxFunction) continue;
+        decide(true, s_.sites[i].use_reentrant.why.front(), Decider::User);
+        s_.reentrant_site = static_cast<int>(i);
+        return true;
+      }
+      return false;
+    }
+    if (!code_->unsloth_gc.empty()) {
+      decide(true, row_origin(row("unsloth.use_reentrant"), Origin::Kind::Override), Decider::Stack);
+      s_.use_reentrant.because(derived("use_gradient_checkpointing=\"unsloth\"", code_->unsloth_gc.front().loc));
+      return true;
+    }
+    int model_site = -1, call_site = -1;
+    for (size_t i = 0; i < s_.sites.size(); ++i) {
+      const auto& st = s_.sites[i];
+      bool model = st.kind == CheckpointSite::Kind::HfEnable || st.kind == CheckpointSite::Kind::KbitPrepare;
+      if (model) {
+        if (model_site < 0 || s_.sites[model_site].loc.span.begin.line < st.loc.span.begin.line)
+          model_site = static_cast<int>(i);
+      } else if (call_site < 0 || (st.use_reentrant.is(true) && !s_.sites[call_site].use_reentrant.is(true))) {
+        call_site = static_cast<int>(i);
+      }
+    }
+    if (trainer_gc_) {
+      hf_trl_reentrant();
+      // The Trainer calls gradient_checkpointing_enable again with its own kwargs.
+      if (!code_->trainers.empty()) {
+        for (const auto& st : s_.sites) {
+          bool model = st.kind == CheckpointSite::Kind::HfEnable || st.kind == CheckpointSite::Kind::KbitPrepare;
+          if (!model || !st.has_kwargs) continue;
+          s_.trainer_overrides_gc.set(true, derived(fmt::format("{}(...) passes gradient_checkpointing_kwargs", st.api), st.loc));
+          s_.trainer_overrides_gc.because(s_.hf_gc.why.front());
+          s_.gc_enable_loc = st.loc;
+        }
+      }
+      return true;
+    }
+    int pick = model_site >= 0 ? model_site : call_site;
+    if (pick < 0) return false;
+    const CheckpointSite& st = s_.sites[pick];
+    s_.use_reentrant = st.use_reentrant;
+    decider_ = st.stated_by == "user" ? Decider::User : st.stated_by == "stack" ? Decider::Stack : Decider::Torch;
+    s_.reentrant_site = pick;
+    if (model_site >= 0 && trl_) {
+      bool sft = !s_.trainer.known() || *s_.trainer == "sft";
+      trl_force(sft ? "trl.force_reentrant.sft" : "trl.force_reentrant.other");
+    }
+    return true;
+  }
+
+  // The input-require-grads hook in code: enable_input_require_grads(), PEFT's kbit hook, the
+  // hook get_peft_model installs on a model with checkpointing already on, TRL's trainers.
+  void code_input_hook() {
+    bool adapters = !s_.adapter.is(Adapter::None);
+    if (!code_->input_hooks.empty()) {
+      s_.input_hook.set(true, derived("the script installs an input-require-grads hook",
+                                      code_->input_hooks.front().loc));
+      return;
+    }
+    for (const auto& k : code_->kbit_prepares) {
+      if (!k.use_gradient_checkpointing.value_or(true) || k.use_reentrant == std::optional<bool>(false)) continue;
+      s_.input_hook.set(true, row_origin(row("peft.kbit.hook")));
+      s_.input_hook.because(derived("prepare_model_for_kbit_training(...)", k.call.loc));
+      return;
+    }
+    if (wrap_hook_) {
+      s_.input_hook.set(true, row_origin(row("peft.wrap.hook")));
+      s_.input_hook.because(derived("get_peft_model(...) after gradient_checkpointing_enable()", wrap_hook_->loc));
+      return;
+    }
+    if (trl_ && adapters && s_.checkpointing.is(true) && !code_->trainers.empty() && trainer_gc_) {
+      s_.input_hook.set(true, row_origin(row("trl.input_hook")));
+      return;
+    }
+    s_.input_hook.set(false, derived("no input-require-grads hook is installed"));
+  }
+
+  void code_misc() {
+    if (!code_) return;
+    auto first = [&](Eff<bool>& e, const std::vector<CodeCall>& calls, const char* what) {
+      if (!calls.empty()) e.set(true, derived(what, calls.front().loc));
+      else e.set(false, derived(fmt::format("no {}", what)));
+    };
+    first(s_.nonscalar_backward, code_->nonscalar_backward, "non-scalar backward(gradient=...)");
+    first(s_.autograd_grad, code_->autograd_grad, "torch.autograd.grad(...) / backward(inputs=...)");
+    first(s_.unsloth_gc, code_->unsloth_gc, "use_gradient_checkpointing=\"unsloth\"");
+    bool kw = false;
+    for (const auto& st : s_.sites)
+      if (st.keyword_tensors && !kw) {
+        kw = true;
+        s_.keyword_tensors.set(true, derived("tensors reach a checkpointed function by keyword or in a container", st.keyword_loc));
+      }
+    if (!kw) s_.keyword_tensors.set(false, derived("no tensors by keyword"));
+    bool late = false;
+    for (const auto& st : s_.sites)
+      if (st.after_peft_wrap && !st.hook_in_scope && !late) {
+        late = true;
+        s_.gc_after_peft_wrap.set(true, derived("gradient_checkpointing_enable() after get_peft_model(...)", st.loc));
+        s_.gc_after_peft_wrap.because(derived("get_peft_model(...)", st.wrap_loc));
+      }
+    // The Trainer enables checkpointing on a model the script wrapped before (not quantized:
+    // prepare_model_for_kbit_training's hook; not TRL: its trainers install the hook).
+    bool quantized = p_.quant_bits && p_.quant_bits->value > 0;
+    if (!late && trainer_gc_ && !code_->peft_wraps.empty() && !quantized && !wrap_hook_ &&
+        !s_.input_hook.is(true) && !s_.hf_gc.why.empty() && s_.hf_gc.why.front().kind == Origin::Kind::Key) {
+      late = true;
+      s_.gc_after_peft_wrap.set(true, s_.hf_gc.why.front());
+      s_.gc_after_peft_wrap.because(derived("get_peft_model(...) wraps the model before the Trainer enables checkpointing",
+                                            code_->peft_wraps.front().loc));
+    }
+    if (!late) s_.gc_after_peft_wrap.set(false, derived("checkpointing is not enabled after get_peft_model"));
+    if (!s_.trainer_overrides_gc.known()) s_.trainer_overrides_gc.set(false, derived("no Trainer re-enables checkpointing"));
+    if (!code_->compiles.empty() && !s_.torch_compile.is(true))
+      s_.torch_compile.set(true, derived("torch.compile(...)", code_->compiles.front().loc));
+    if (!code_->ddps.empty()) {
+      const DdpFact& d = code_->ddps.front();
+      if (d.find_unused_parameters) {
+        s_.find_unused_parameters.set(*d.find_unused_parameters,
+                                      code_key(d.find_unused_loc, "find_unused_parameters",
+                                               *d.find_unused_parameters ? "True" : "False"));
+      } else if (!p_.ddp_find_unused_parameters) {
+        s_.find_unused_parameters.set(false, row_origin(row("torch.ddp.find_unused")));
+        s_.find_unused_parameters.because(derived("DistributedDataParallel(...)", d.call.loc));
+      }
+      s_.ddp.set(true, derived("the script wraps the model in DistributedDataParallel", d.call.loc));
     }
   }
 
@@ -572,6 +1020,10 @@ class Resolver {
   }
 
   void reentrant() {
+    if (code_ && code_reentrant()) {
+      finish_reentrant();
+      return;
+    }
     // Non-HF mechanisms fix the value themselves.
     if (!hf_gc_ && !lf_gc_) {
       if (*s_.fsdp && s_.fsdp_ac.is(true)) {
@@ -599,7 +1051,11 @@ class Resolver {
         transformers_ladder("use_reentrant is not set");
         break;
     }
-    // Who decided, for GC105 (nobody: torch's default) and GC403 (a stack injected true).
+    finish_reentrant();
+  }
+
+  // Who decided, for GC105 (nobody: torch's default) and GC403 (a stack injected true).
+  void finish_reentrant() {
     std::string who = decider_ == Decider::User ? "user" : decider_ == Decider::Stack ? "stack" : "torch";
     s_.use_reentrant_stated.set(decider_ == Decider::User, derived(who));
     stated_by_ = who;
@@ -722,7 +1178,8 @@ class Resolver {
         o = row_origin(row("torchtune.preserve_rng_state"));
       }
     }
-    if (s_.checkpointing.is(true)) s_.preserve_rng_state.set(preserve, o);
+    if (s_.reentrant_site >= 0) s_.preserve_rng_state = s_.sites[s_.reentrant_site].preserve_rng_state;
+    else if (s_.checkpointing.is(true)) s_.preserve_rng_state.set(preserve, o);
     else s_.preserve_rng_state.set(true, derived("checkpointing is off"));
 
     // The largest dropout inside the checkpointed blocks.
@@ -737,6 +1194,8 @@ class Resolver {
     if (!s_.adapter.is(Adapter::None)) {
       if (p_.lora_dropout) {
         consider(p_.lora_dropout);
+      } else if (py_) {
+        dorig = row_origin(row("peft.lora_dropout"));
       } else if (trl_) {
         d = 0.05;
         dorig = row_origin(row("trl.lora_dropout"));
@@ -795,6 +1254,9 @@ class Resolver {
           o = row_origin(row("lf.input_hook"));
         }
         break;
+      case Format::Python:
+        code_input_hook();
+        return;
       default:
         break;
     }
@@ -823,6 +1285,10 @@ class Resolver {
       case Format::HfTrl:
       case Format::LlamaFactoryV1:
         break;
+      case Format::Python:
+        if (!code_->trainers.empty()) break;
+        s_.find_unused_parameters.set(false, derived("no HF Trainer in the script"));
+        return;
       default:
         s_.find_unused_parameters.set(false, derived("not an HF Trainer run"));
         return;
@@ -871,6 +1337,10 @@ class Resolver {
   Scenario& sc_;
   Setup s_;
   bool trl_ = false;
+  bool py_ = false;
+  const CodeFacts* code_ = nullptr;
+  bool trainer_gc_ = false;             // code: TrainingArguments enable checkpointing
+  const CodeCall* wrap_hook_ = nullptr; // code: get_peft_model after enabling installs the hook
   bool hf_gc_ = false;
   bool lf_gc_ = false;
   bool offload_wrapper_ = false;

@@ -74,6 +74,50 @@ struct MechanismUse {
 };
 
 enum class Adapter : uint8_t { None, Lora, Qlora, Other };
+
+// One place in code that checkpoints on its own: a torch.utils.checkpoint call, a
+// checkpoint_wrapper, a model-level HF enabling call (gradient_checkpointing_enable,
+// prepare_model_for_kbit_training), or a hand-rolled LibTorch recompute Function and its
+// calls. Each has its own effective use_reentrant (a call's keyword, a wrapper's impl, a
+// library default, or torch's default).
+struct CheckpointSite {
+  enum class Kind : uint8_t {
+    TorchCall,        // torch.utils.checkpoint.checkpoint / checkpoint_sequential
+    Wrapper,          // checkpoint_wrapper / apply_activation_checkpointing
+    HfEnable,         // model.gradient_checkpointing_enable(...)
+    KbitPrepare,      // peft.prepare_model_for_kbit_training(...)
+    CxxFunction,      // a LibTorch Function that recomputes its forward in backward
+    CxxCall,          // a call of such a Function
+  };
+  Kind kind = Kind::TorchCall;
+  Location loc;
+  std::string api;                 // "torch.utils.checkpoint.checkpoint", "CheckpointBlock", ...
+  std::string scope;               // the enclosing function ("" for the module)
+  int order = -1;                  // statement order within the scope
+  Eff<bool> use_reentrant;
+  std::string stated_by;           // user, stack, torch (as Setup::stated_by)
+  Eff<bool> preserve_rng_state;
+  // Python calls
+  bool keyword_tensors = false;    // grad-carrying tensors by keyword / in containers (GC102)
+  Location keyword_loc;
+  std::optional<Location> context_fn, debug, early_stop;   // non-reentrant-only options
+  std::optional<std::pair<std::string, Location>> determinism_check;
+  std::optional<Location> save_on_cpu;                     // inside save_on_cpu() (GC109)
+  // HF enabling calls
+  bool has_kwargs = false;         // gradient_checkpointing_kwargs given
+  bool after_peft_wrap = false;    // enabled after get_peft_model in the same function (GC204)
+  Location wrap_loc;
+  bool hook_in_scope = false;      // an input-require-grads hook covers this model
+  // C++ recompute Functions and their calls
+  bool inputs_frozen = false;      // a call whose tensor arguments are all frozen (GC101)
+  Location frozen_source;
+  bool dropout_inside = false;     // dropout in the recomputed computation (GC106)
+  Location dropout_loc;
+  bool mutates_state = false;      // state written in the recomputed computation (GC107)
+  Location mutation_loc;
+  bool nested = false;             // applied inside another recompute Function (GC109)
+  Location nested_loc;
+};
 std::string_view adapter_name(Adapter a);
 
 struct Setup {
@@ -133,6 +177,13 @@ struct Setup {
   Eff<bool> keyword_tensors;             // grad-carrying tensors passed by keyword/container
   Eff<bool> gc_after_peft_wrap;          // checkpointing enabled after get_peft_model
   Eff<bool> trainer_overrides_gc;        // model-level kwargs replaced by the Trainer's
+  Location gc_enable_loc;                // the model-level enabling call that loses (GC204/GC206)
+
+  // Every place in code that checkpoints on its own (Python calls, C++ recompute Functions).
+  std::vector<CheckpointSite> sites;
+  // The site whose use_reentrant is the Setup's (code without Trainer-level checkpointing);
+  // -1 when a config or the Trainer's arguments decide.
+  int reentrant_site = -1;
 
   // Values that could not be resolved because an input was missing or templated.
   std::vector<Unreadable> unresolved;

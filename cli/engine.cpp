@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "analyzer/cxx/client.h"
 #include "analyzer/detect.h"
+#include "analyzer/pairing.h"
 #include "cli/suppress.h"
 
 namespace gcheck {
@@ -64,10 +66,20 @@ const char* const kDefaultExcludes[] = {
     ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "build", "dist",
     "site-packages", ".eggs", "*.egg-info", "wandb", ".ipynb_checkpoints"};
 
-bool lintable_name(const std::string& name) {
-  auto ends = [&](std::string_view suf) {
-    return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
-  };
+bool ends_with(const std::string& name, std::string_view suf) {
+  return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// C++ translation units (headers are analyzed through the units that include them).
+bool cxx_name(const std::string& name) {
+  for (std::string_view suf : {".cpp", ".cc", ".cxx", ".c++", ".cu"})
+    if (ends_with(name, suf)) return true;
+  return false;
+}
+
+bool lintable_name(const std::string& name, bool cxx) {
+  auto ends = [&](std::string_view suf) { return ends_with(name, suf); };
+  if (cxx && cxx_name(name)) return true;
 #if GCHECK_HAVE_PYTHON
   if (ends(".py")) return true;
 #endif
@@ -75,6 +87,7 @@ bool lintable_name(const std::string& name) {
 }
 
 struct Walker {
+  bool cxx = false;  // walk C++ sources too
   std::vector<std::string> excludes;
   std::set<std::pair<dev_t, ino_t>> seen_dirs;
   std::vector<std::string> files;
@@ -116,12 +129,12 @@ struct Walker {
       struct stat est {};
       if (::stat(p.c_str(), &est) != 0) {
         struct stat lst {};
-        if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode) && lintable_name(n))
+        if (::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode) && lintable_name(n, cxx))
           files.push_back(p);  // a broken or looping link: reported when read
         continue;
       }
       if (S_ISDIR(est.st_mode)) walk(p, depth + 1);
-      else if (S_ISREG(est.st_mode) && lintable_name(n)) files.push_back(p);
+      else if (S_ISREG(est.st_mode) && lintable_name(n, cxx)) files.push_back(p);
     }
   }
 };
@@ -316,6 +329,45 @@ std::optional<std::string> launcher_for(const std::string& path, const LintOptio
   return std::nullopt;
 }
 
+// C++ translation units through gcheck-cxx; each analyzed unit is linted like a config.
+void lint_cxx(const std::vector<std::pair<std::string, bool>>& files, const LintOptions& opts,
+              const Prepared& prep, PinFinder& pins, LintResult& res, std::vector<Finding>& all) {
+  cxx::CxxRequest req;
+  for (const auto& [f, named] : files) req.files.push_back(f);
+  req.compile_db_dir = opts.compile_db_dir;
+  if (opts.cxx_args) {
+    req.fixed_args = true;
+    req.extra_args = *opts.cxx_args;
+  }
+  if (cxx::find_cxx_binary().empty()) {
+    for (const auto& [f, named] : files) {
+      std::string why = "C++ sources need gcheck-cxx, which this gcheck was built without (it "
+                        "needs Clang's libraries: apt-get install -y libclang-cpp14-dev "
+                        "libclang-14-dev llvm-14-dev)";
+      if (named) res.errors.push_back({{f, {}}, why});
+      else res.notes.push_back(fmt::format("{}: skipped: {}", f, why));
+    }
+    return;
+  }
+  auto report = cxx::run_cxx_frontend(req);
+  if (!report) {
+    res.errors.push_back({report.error().loc, report.error().message});
+    return;
+  }
+  auto cf = cxx::facts_from_report(report.value(), opts.limits);
+  for (auto& e : cf.errors) res.errors.push_back({e.loc, e.message});
+  for (auto& n : cf.notes) res.notes.push_back(n);
+  for (const auto& fp : cf.facts) {
+    ++res.files_checked;
+    res.sources[fp->source->display()] = fp->source;
+    Inputs in;
+    in.primary = fp;
+    VersionMap versions = versions_for(fp->source->display(), opts, prep.pc, pins);
+    auto found = evaluate(in, versions, prep.rules);
+    for (auto& f : found) all.push_back(std::move(f));
+  }
+}
+
 }  // namespace
 
 // ---- the run ---------------------------------------------------------------------------------------
@@ -337,6 +389,8 @@ LintResult run_lint(const LintOptions& opts) {
 
   // Files: explicit files as given; folders walked with the excludes.
   Walker w;
+  // Folders yield C++ sources when the compiler's flags are known (-p, or flags after --).
+  w.cxx = !opts.compile_db_dir.empty() || opts.cxx_args.has_value();
   if (prep.pc.exclude.empty()) {
     for (auto e : kDefaultExcludes) w.excludes.push_back(e);
   } else {
@@ -364,8 +418,43 @@ LintResult run_lint(const LintOptions& opts) {
   PinFinder pins;
   std::vector<Finding> all;
   std::set<std::string> seen_files;
+  // Script/config pairs whose script is linted: the config is linted with it, not alone.
+  std::map<std::string, std::string> pairs;  // absolute script path -> config path
+  std::set<std::string> paired_configs;
+  for (const auto& [path, named] : files) {
+    (void)named;
+    if (!ends_with(path, ".py")) continue;
+    std::optional<std::string> cfg;
+    for (const auto& [script, config] : opts.pairs)
+      if (absolute_path(script) == absolute_path(path)) cfg = config;
+    if (!cfg)
+      if (const std::string* c = glob_lookup(prep.pc.pairs, prep.pc.dir, path))
+        cfg = join_path(relative_to_cwd(prep.pc.dir), *c);
+    if (!cfg) continue;
+    if (!file_exists(*cfg)) {
+      res.errors.push_back({{*cfg, {}}, fmt::format("paired with {}: file not found", path)});
+      continue;
+    }
+    pairs[absolute_path(path)] = *cfg;
+    paired_configs.insert(absolute_path(*cfg));
+  }
+  for (const auto& [script, config] : opts.pairs) {
+    if (!file_exists(script)) {
+      res.errors.push_back({{script, {}}, "--pair: file not found"});
+      res.usage_error = true;
+    }
+  }
+  std::vector<std::pair<std::string, bool>> cxx_files;
   for (const auto& [path, named] : files) {
     if (!seen_files.insert(absolute_path(path)).second) continue;
+    if (cxx_name(path)) {
+      cxx_files.emplace_back(path, named);
+      continue;
+    }
+    if (paired_configs.count(absolute_path(path))) {
+      res.notes.push_back(fmt::format("{}: linted with the script it is paired with", path));
+      continue;
+    }
     std::optional<LintError> ferr;
     auto forced = forced_format(path, opts, prep.pc, ferr);
     if (ferr) {
@@ -408,22 +497,38 @@ LintResult run_lint(const LintOptions& opts) {
       else res.notes.push_back(note);
       continue;
     }
+    // A script paired with the config it parses: one run, the config's values winning.
+    std::string link_path = path;
+    std::shared_ptr<const Facts> primary = fp;
     if (fp->format == Format::Python) {
-      // Python scripts are parsed (bad syntax is an error) but not yet checked: the rules read
-      // code facts from phase 2 of issue 4 on.
-      res.notes.push_back(fmt::format("{}: read as Python; rules for scripts are not enabled yet",
-                                      fp->source->display()));
-      continue;
+      if (auto it = pairs.find(absolute_path(path)); it != pairs.end()) {
+        auto cfg = cache.get(it->second, forced_format(it->second, opts, prep.pc, ferr));
+        if (!cfg) {
+          res.errors.push_back({cfg.error().loc, cfg.error().message});
+          continue;
+        }
+        if (cfg.value()->format == Format::Unknown || cfg.value()->format == Format::Python) {
+          res.errors.push_back({{it->second, {}}, fmt::format("--pair {}={}: not a training config "
+                                                            "of a known format", path, it->second)});
+          continue;
+        }
+        res.sources[cfg.value()->source->display()] = cfg.value()->source;
+        primary = merge_pair(*fp, *cfg.value());
+        link_path = it->second;
+      }
     }
     ++res.files_checked;
     res.sources[fp->source->display()] = fp->source;
-    Inputs in = link_inputs(fp, path, cache, launcher_for(path, opts, prep.pc));
+    Inputs in = link_inputs(primary, link_path, cache, launcher_for(path, opts, prep.pc));
     if (in.deepspeed) res.sources[in.deepspeed->source->display()] = in.deepspeed->source;
     if (in.launcher) res.sources[in.launcher->source->display()] = in.launcher->source;
     VersionMap versions = versions_for(path, opts, prep.pc, pins);
     auto found = evaluate(in, versions, prep.rules);
     for (auto& f : found) all.push_back(std::move(f));
   }
+
+  // C++ sources: one gcheck-cxx run for all of them.
+  if (!cxx_files.empty()) lint_cxx(cxx_files, opts, prep, pins, res, all);
 
   // Dedupe (a DeepSpeed JSON linked from many configs), suppress, apply overrides.
   std::set<Key> keys;
@@ -490,18 +595,67 @@ ExplainResult run_explain(const std::string& file, const LintOptions& opts) {
     return er;
   }
   ConfigCache cache(opts.limits);
-  auto facts = cache.get(file, forced);
-  if (!facts) {
-    er.error = LintError{facts.error().loc, facts.error().message};
-    return er;
+  std::string link_path = file;
+  if (cxx_name(file)) {
+    // A C++ source: its facts come from gcheck-cxx.
+    cxx::CxxRequest req;
+    req.files = {file};
+    req.compile_db_dir = opts.compile_db_dir;
+    if (opts.cxx_args) {
+      req.fixed_args = true;
+      req.extra_args = *opts.cxx_args;
+    }
+    if (cxx::find_cxx_binary().empty()) {
+      er.error = LintError{{file, {}}, "C++ sources need gcheck-cxx, which this gcheck was built without"};
+      return er;
+    }
+    auto report = cxx::run_cxx_frontend(req);
+    if (!report) {
+      er.error = LintError{report.error().loc, report.error().message};
+      return er;
+    }
+    auto cf = cxx::facts_from_report(report.value(), opts.limits);
+    if (!cf.errors.empty()) {
+      er.error = LintError{cf.errors.front().loc, cf.errors.front().message};
+      return er;
+    }
+    if (cf.facts.empty()) {
+      er.error = LintError{{file, {}}, cf.notes.empty() ? "not analyzed" : cf.notes.front()};
+      return er;
+    }
+    er.facts = cf.facts.front();
+  } else {
+    auto facts = cache.get(file, forced);
+    if (!facts) {
+      er.error = LintError{facts.error().loc, facts.error().message};
+      return er;
+    }
+    er.facts = facts.value();
+    // A script paired with the config it parses.
+    if (er.facts->format == Format::Python) {
+      std::optional<std::string> cfg;
+      for (const auto& [script, config] : opts.pairs)
+        if (absolute_path(script) == absolute_path(file)) cfg = config;
+      if (!cfg)
+        if (const std::string* c = glob_lookup(prep.pc.pairs, prep.pc.dir, file))
+          cfg = join_path(relative_to_cwd(prep.pc.dir), *c);
+      if (cfg) {
+        auto c = cache.get(*cfg, forced_format(*cfg, opts, prep.pc, ferr));
+        if (!c) {
+          er.error = LintError{c.error().loc, c.error().message};
+          return er;
+        }
+        er.facts = merge_pair(*er.facts, *c.value());
+        link_path = *cfg;
+      }
+    }
   }
-  er.facts = facts.value();
   if (er.facts->format == Format::Unknown) {
     er.error = LintError{{er.facts->source->display(), {{1, 1}, {}}},
                          "not a training config of a known format (use --format-of FILE=KIND)"};
     return er;
   }
-  er.inputs = link_inputs(er.facts, file, cache, launcher_for(file, opts, prep.pc));
+  er.inputs = link_inputs(er.facts, link_path, cache, launcher_for(file, opts, prep.pc));
   PinFinder pins;
   er.versions = versions_for(file, opts, prep.pc, pins);
   std::vector<Setup> setups;

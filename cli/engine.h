@@ -25,6 +25,9 @@ struct LintOptions {
   std::optional<std::string> launcher;                  // --launcher accel.yaml
   std::vector<std::pair<std::string, std::string>> format_of;  // --format-of FILE=KIND
   std::optional<std::string> project_config;            // --project-config FILE
+  std::vector<std::pair<std::string, std::string>> pairs;  // --pair SCRIPT=CONFIG
+  std::string compile_db_dir;                           // -p DIR (C++: compile_commands.json)
+  std::optional<std::vector<std::string>> cxx_args;     // C++ compiler flags after `--`
   InputLimits limits;
   bool verbose = false;
 };

@@ -94,6 +94,18 @@ std::string readers(std::string_view name) {
   return out;
 }
 
+std::string site_kind(const CheckpointSite& st) {
+  switch (st.kind) {
+    case CheckpointSite::Kind::TorchCall: return st.api + "(...)";
+    case CheckpointSite::Kind::Wrapper: return st.api + "(...)";
+    case CheckpointSite::Kind::HfEnable: return "gradient_checkpointing_enable(...)";
+    case CheckpointSite::Kind::KbitPrepare: return "prepare_model_for_kbit_training(...)";
+    case CheckpointSite::Kind::CxxFunction: return "recompute Function " + st.api;
+    case CheckpointSite::Kind::CxxCall: return st.api + "::apply(...)";
+  }
+  return st.api;
+}
+
 std::string version_line(const ExplainResult& er) {
   std::string out;
   for (auto lib : kLibraries) {
@@ -116,8 +128,10 @@ std::string explain_text(const ExplainResult& er, bool color) {
   const char* reset = color ? "\033[0m" : "";
   std::string out;
   const Facts& f = *er.facts;
-  out += fmt::format("{}{}{}: {} config ({})\n", bold, f.source->display(), reset,
-                     format_title(f.format), f.format_reason);
+  bool code = f.format == Format::Python || f.format == Format::Cpp;
+  out += fmt::format("{}{}{}: {} {} ({})\n", bold, f.source->display(), reset,
+                     f.format == Format::Cpp ? "LibTorch C++" : format_title(f.format),
+                     f.format == Format::Python ? "script" : code ? "source" : "config", f.format_reason);
   if (er.inputs.deepspeed) out += fmt::format("  DeepSpeed: {}\n", er.inputs.deepspeed_link.describe());
   if (er.inputs.launcher) out += fmt::format("  launcher:  {}\n", er.inputs.launcher_link.describe());
   for (const auto& u : er.inputs.unresolved)
@@ -148,6 +162,24 @@ std::string explain_text(const ExplainResult& er, bool color) {
     } else {
       for (size_t i = 0; i < per.size(); ++i)
         print_one(per[i], fmt::format("{} [{}]", it.name, i + 1));
+    }
+  }
+  if (!er.paths.empty() && !er.paths.front().setup.sites.empty()) {
+    out += "\nCheckpointing in code (each place with its own use_reentrant):\n";
+    const auto& sites0 = er.paths.front().setup.sites;
+    for (size_t i = 0; i < sites0.size(); ++i) {
+      const auto& st = sites0[i];
+      std::string values;
+      for (size_t p = 0; p < er.paths.size(); ++p) {
+        const auto& sp = er.paths[p].setup.sites;
+        if (i >= sp.size()) continue;
+        std::string v = b(sp[i].use_reentrant) + " (" + sp[i].stated_by + ")";
+        if (er.paths.size() > 1) v = fmt::format("[{}] {}", p + 1, v);
+        if (values.find(v) == std::string::npos) values += (values.empty() ? "" : ", ") + v;
+      }
+      out += fmt::format("  {}:{}:{} {}{}{}  use_reentrant={}\n", st.loc.file, st.loc.span.begin.line,
+                         st.loc.span.begin.column, bold, site_kind(st), reset, values);
+      for (const auto& o : st.use_reentrant.why) out += fmt::format("      <- {}\n", o.describe());
     }
   }
   if (!er.inputs.primary->unreadable.empty()) {
@@ -183,6 +215,19 @@ std::string explain_json(const ExplainResult& er) {
       std::string r = readers(it.name);
       v["read_by"] = r;
       pj["values"][it.name] = v;
+    }
+    pj["sites"] = json::array();
+    for (const auto& st : p.setup.sites) {
+      json sj;
+      sj["what"] = site_kind(st);
+      sj["file"] = st.loc.file;
+      sj["line"] = st.loc.span.begin.line;
+      sj["column"] = st.loc.span.begin.column;
+      sj["use_reentrant"] = b(st.use_reentrant);
+      sj["decided_by"] = st.stated_by;
+      sj["provenance"] = json::array();
+      for (const auto& o : st.use_reentrant.why) sj["provenance"].push_back(o.describe());
+      pj["sites"].push_back(sj);
     }
     j["paths"].push_back(pj);
   }

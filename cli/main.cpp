@@ -172,6 +172,17 @@ int run(int argc, char** argv) {
   lint->add_flag("--no-color", no_color, "No colour, even on a terminal");
   lint->add_flag("--verbose,-v", verbose, "Say which files were skipped and why; full provenance");
   lint->add_flag("--probe", probe, "Run `gcheck probe` on the findings and attach its verdicts");
+  std::vector<std::string> pair_specs;
+  std::string compile_db;
+  lint->add_option("--pair", pair_specs,
+                   "SCRIPT=CONFIG: a training script and the YAML it parses (TrlParser, "
+                   "HfArgumentParser) are one run; repeatable")
+      ->allow_extra_args(false);
+  lint->add_option("-p,--compile-commands", compile_db,
+                   "C++: folder holding compile_commands.json (else the nearest one above each "
+                   "source, or the compiler flags after --)");
+  lint->footer("C++ sources: gcheck lint train.cpp -p build/   or   gcheck lint train.cpp -- -std=c++17 -I...\n"
+               "Folders yield C++ sources only when -p or flags after -- are given.");
   common.add(lint);
 
   // ---- explain
@@ -182,6 +193,10 @@ int run(int argc, char** argv) {
   explain->add_option("file", explain_file, "The config")->required();
   explain->add_option("--format", explain_fmt, "text or json")->check(CLI::IsMember({"text", "json"}));
   explain->add_flag("--no-color", explain_no_color, "No colour");
+  std::vector<std::string> explain_pairs;
+  std::string explain_db;
+  explain->add_option("--pair", explain_pairs, "SCRIPT=CONFIG (as for lint)")->allow_extra_args(false);
+  explain->add_option("-p,--compile-commands", explain_db, "C++: folder holding compile_commands.json");
   ecommon.add(explain);
 
   // ---- rule / rules / defaults / version
@@ -200,6 +215,18 @@ int run(int argc, char** argv) {
   auto* probe_cmd = app.add_subcommand("probe", "Confirm findings on a real run of a small quantized model (needs gcheck-probe)");
   probe_cmd->allow_extras();
   probe_cmd->prefix_command();
+
+  // Everything after a bare `--` on the lint command line is the C++ compiler's (as for
+  // clang-tidy); CLI11 would take it as more paths.
+  std::optional<std::vector<std::string>> cxx_args;
+  if (argc > 1 && (std::string_view(argv[1]) == "lint" || std::string_view(argv[1]) == "explain")) {
+    for (int i = 2; i < argc; ++i) {
+      if (std::string_view(argv[i]) != "--") continue;
+      cxx_args.emplace(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
+  }
 
   try {
     app.parse(argc, argv);
@@ -242,6 +269,16 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "gcheck: error: %s\n", err->c_str());
       return 2;
     }
+    for (const auto& ps : explain_pairs) {
+      auto eq = ps.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == ps.size()) {
+        std::fprintf(stderr, "gcheck: error: --pair %s: expected SCRIPT=CONFIG\n", ps.c_str());
+        return 2;
+      }
+      o.pairs.emplace_back(ps.substr(0, eq), ps.substr(eq + 1));
+    }
+    o.compile_db_dir = explain_db;
+    o.cxx_args = cxx_args;
     ExplainResult er = run_explain(explain_file, o);
     if (er.error) {
       const auto& l = er.error->loc;
@@ -275,6 +312,16 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "gcheck: error: %s\n", err->c_str());
     return 2;
   }
+  for (const auto& ps : pair_specs) {
+    auto eq = ps.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == ps.size()) {
+      std::fprintf(stderr, "gcheck: error: --pair %s: expected SCRIPT=CONFIG\n", ps.c_str());
+      return 2;
+    }
+    o.pairs.emplace_back(ps.substr(0, eq), ps.substr(eq + 1));
+  }
+  o.compile_db_dir = compile_db;
+  o.cxx_args = cxx_args;
   LintResult r = run_lint(o);
   if (probe && !r.usage_error) attach_probe_verdicts(argv[0], r, o);
 

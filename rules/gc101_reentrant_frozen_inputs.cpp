@@ -17,7 +17,35 @@ extern const Rule kGC101 = {
 
 namespace {
 
+// A hand-rolled reentrant Function (C++) applied to tensors that all come from frozen modules,
+// NoGradGuard scopes or .detach().
+void cxx_calls(const Setup& s, Context& cx) {
+  for (const auto& st : s.sites) {
+    if (st.kind != CheckpointSite::Kind::CxxCall || !st.inputs_frozen || !st.use_reentrant.is(true)) continue;
+    std::vector<Origin> why = st.use_reentrant.why;
+    Origin src;
+    src.kind = Origin::Kind::Derived;
+    src.loc = st.frozen_source;
+    src.text = "the tensor arguments do not require grad (frozen here)";
+    why.push_back(src);
+    cx.report(kGC101, st.loc,
+              fmt::format("{}::apply recomputes its block reentrantly (forward under NoGradGuard, "
+                          "again in backward), but every tensor argument of this call is frozen{}: "
+                          "the output does not require grad, so the block's parameters get no "
+                          "gradient: silently when anything else trains, else \"element 0 of "
+                          "tensors does not require grad\"",
+                          st.api,
+                          st.frozen_source.known()
+                              ? fmt::format(" ({}:{})", st.frozen_source.file, st.frozen_source.span.begin.line)
+                              : std::string()),
+              "make the input require grad before the call (x.requires_grad_(true) on a copy), "
+              "or pass the block's parameters to apply so forward's output requires grad",
+              why);
+  }
+}
+
 void check(const Setup& s, Context& cx) {
+  cxx_calls(s, cx);
   if (!s.checkpointing.is(true) || !s.use_reentrant.is(true)) return;
   if (!s.frozen_embeddings.is(true) || s.input_hook.is(true)) return;
   std::string what = s.partial_freeze.is(true)

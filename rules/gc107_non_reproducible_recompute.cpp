@@ -42,6 +42,18 @@ bool moe_name(const std::string& raw) {
 }
 
 void check(const Setup& s, Context& cx) {
+  for (const auto& st : s.sites) {
+    if (st.kind != CheckpointSite::Kind::CxxFunction || !st.mutates_state) continue;
+    cx.report(kGC107, st.mutation_loc.known() ? st.mutation_loc : st.loc,
+              fmt::format("{} writes state inside the computation it recomputes in backward (a "
+                          "member, a counter or a container that grows): the recomputation does "
+                          "not see what the forward saw, so backward differentiates a different "
+                          "computation, and the state changes twice per step",
+                          st.api),
+              "keep the recomputed computation pure: move the state update out of it (before the "
+              "apply call) or save what it depends on in forward",
+              st.use_reentrant.why);
+  }
   if (!s.checkpointing.is(true) || !s.facts) return;
   const Facts& f = *s.facts;
   const Opt<std::string>& named = f.model_type ? f.model_type : f.model_name;

@@ -15,6 +15,16 @@ extern const Rule kGC108 = {
 namespace {
 
 void check(const Setup& s, Context& cx) {
+  for (const auto& st : s.sites) {
+    if (!st.determinism_check || st.determinism_check->first != "none" || st.use_reentrant.is(true)) continue;
+    cx.report(kGC108, st.determinism_check->second.known() ? st.determinism_check->second : st.loc,
+              "determinism_check=\"none\": the non-reentrant implementation no longer compares "
+              "the shape, dtype and device of recomputed tensors with the forward pass, so a "
+              "forward that is not reproducible trains on silently wrong gradients instead of "
+              "raising CheckpointError",
+              "remove determinism_check (the default \"default\" keeps the check)",
+              st.use_reentrant.why);
+  }
   if (!s.checkpointing.is(true) || !s.facts || !s.facts->determinism_check) return;
   if (s.use_reentrant.is(true)) return;  // ignored there: GC104
   const auto& d = *s.facts->determinism_check;

@@ -15,12 +15,41 @@ namespace {
 
 bool is(Mechanism m, Mechanism x) { return m == x; }
 
+void sites(const Setup& s, Context& cx) {
+  for (const auto& st : s.sites) {
+    if (st.kind == CheckpointSite::Kind::CxxFunction && st.nested) {
+      cx.report(kGC109, st.nested_loc.known() ? st.nested_loc : st.loc,
+                fmt::format("{} is applied inside another recompute Function's computation: the "
+                            "outer backward recomputes the inner block, whose own backward "
+                            "recomputes it again. Every backward runs the inner block three "
+                            "times for no memory gain",
+                            st.api),
+                "checkpoint each block once: apply the inner Function outside the outer one, or "
+                "drop one level",
+                st.use_reentrant.why);
+    } else if (st.save_on_cpu) {
+      cx.report(kGC109, st.loc,
+                "a checkpoint inside torch.autograd.graph.save_on_cpu(): the checkpoint already "
+                "keeps only its inputs, which save_on_cpu then copies to the host and back; the "
+                "two memory mechanisms stack their costs (recompute plus PCIe transfers) on the "
+                "same layers",
+                "use one mechanism per block: checkpointing, or save_on_cpu offloading",
+                st.use_reentrant.why);
+    }
+  }
+}
+
 void check(const Setup& s, Context& cx) {
+  sites(s, cx);
   if (s.mechanisms.size() < 2) return;
-  // HF gradient checkpointing + FSDP activation checkpointing is GC304.
+  // HF gradient checkpointing + FSDP activation checkpointing is GC304. Direct checkpoint calls
+  // and hand-rolled Functions in code wrap their own blocks, not necessarily the same layers.
   std::vector<const MechanismUse*> wrap;
   for (const auto& m : s.mechanisms)
-    if (!is(m.mechanism, Mechanism::FsdpActivationCheckpointing)) wrap.push_back(&m);
+    if (!is(m.mechanism, Mechanism::FsdpActivationCheckpointing) &&
+        !is(m.mechanism, Mechanism::TorchCheckpointCall) &&
+        !is(m.mechanism, Mechanism::HandRolledRecompute))
+      wrap.push_back(&m);
   if (wrap.size() < 2) return;
   const MechanismUse& a = *wrap[0];
   const MechanismUse& b = *wrap[1];

@@ -96,12 +96,14 @@ Fixture read_fixture(const std::string& path) {
   std::string l;
   while (std::getline(in, l)) lines.push_back(l);
   bool json = path.size() > 5 && path.substr(path.size() - 5) == ".json";
+  bool cpp = path.size() > 4 && path.substr(path.size() - 4) == ".cpp";
+  const std::string marker = cpp ? "// gcheck-" : "# gcheck-";
   if (!json) {
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string s = lines[i];
-      auto h = s.find("# gcheck-");
+      auto h = s.find(marker);
       if (h == std::string::npos) continue;
-      std::string rest = s.substr(h + 9);
+      std::string rest = s.substr(h + marker.size());
       bool is_args = rest.rfind("args:", 0) == 0;
       bool is_expect = rest.rfind("expect:", 0) == 0;
       bool is_ok = rest.rfind("ok:", 0) == 0;
@@ -119,7 +121,7 @@ Fixture read_fixture(const std::string& path) {
       while (j < lines.size()) {
         const std::string& t = lines[j];
         auto first = t.find_first_not_of(" \t");
-        if (first != std::string::npos && t.compare(first, 9, "# gcheck-") != 0) break;
+        if (first != std::string::npos && t.compare(first, marker.size(), marker) != 0) break;
         ++j;
       }
       e.file = path;
@@ -173,6 +175,10 @@ LintOptions options_for(const Fixture& fx, std::set<std::string>& codes) {
   LintOptions o;
   o.paths = {fx.path};
   std::string dir = parent_dir(fx.path);
+#ifdef GCHECK_LIBTORCH_API_INCLUDE
+  if (fx.path.size() > 4 && fx.path.substr(fx.path.size() - 4) == ".cpp")
+    o.cxx_args = std::vector<std::string>{"-std=c++17", "-I" GCHECK_LIBTORCH_API_INCLUDE};
+#endif
   for (size_t i = 0; i < fx.args.size(); ++i) {
     const std::string& a = fx.args[i];
     auto next = [&]() { return i + 1 < fx.args.size() ? fx.args[++i] : std::string(); };
@@ -188,6 +194,10 @@ LintOptions options_for(const Fixture& fx, std::set<std::string>& codes) {
       std::stringstream ss(next());
       std::string c;
       while (std::getline(ss, c, ',')) codes.insert(c);
+    } else if (a == "--pair") {
+      std::string v = next();
+      auto eq = v.find('=');
+      o.pairs.emplace_back(dir + "/" + v.substr(0, eq), dir + "/" + v.substr(eq + 1));
     } else if (a == "--format-of") {
       std::string v = next();
       auto eq = v.rfind('=');
@@ -206,10 +216,22 @@ TEST_CASE("annotated fixtures") {
   std::vector<std::string> files;
   list_files("tests/fixtures", files);
   int checked = 0;
+  [[maybe_unused]] int skipped_py = 0, skipped_cpp = 0;
   for (const auto& path : files) {
-    bool cfg = path.size() > 5 && (path.substr(path.size() - 5) == ".yaml" ||
-                                   path.substr(path.size() - 4) == ".yml" ||
-                                   path.substr(path.size() - 5) == ".json");
+    auto ends = [&](std::string_view suf) {
+      return path.size() >= suf.size() && path.compare(path.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    bool cfg = ends(".yaml") || ends(".yml") || ends(".json");
+#if GCHECK_HAVE_PYTHON
+    cfg |= ends(".py");
+#else
+    if (ends(".py")) ++skipped_py;
+#endif
+#if defined(GCHECK_CXX_BIN) && defined(GCHECK_LIBTORCH_API_INCLUDE)
+    cfg |= ends(".cpp");
+#else
+    if (ends(".cpp")) ++skipped_cpp;
+#endif
     if (!cfg) continue;
     Fixture fx = read_fixture(path);
     if (!fx.annotated) continue;  // a helper file another fixture links to
@@ -250,4 +272,6 @@ TEST_CASE("annotated fixtures") {
   }
   CHECK(checked > 40);
   MESSAGE("fixtures checked: " << checked);
+  if (skipped_py) MESSAGE("skipped " << skipped_py << " Python fixtures: built without the Python front end");
+  if (skipped_cpp) MESSAGE("skipped " << skipped_cpp << " C++ fixtures: built without gcheck-cxx or LibTorch headers");
 }

@@ -75,6 +75,23 @@ Resolved resolve_text(const std::string& text, std::vector<std::pair<std::string
   return r;
 }
 
+// A Python script resolved like a config (the Python front end is optional in the build).
+Resolved resolve_script(const std::string& text, std::vector<std::pair<std::string, std::string>> assume = {}) {
+  TempDir dir;
+  std::string py = dir.write("train.py", text);
+  LintOptions o;
+  o.assume = std::move(assume);
+  Resolved r{run_explain(py, o)};
+  REQUIRE_MESSAGE(!r.er.error, (r.er.error ? r.er.error->message : ""));
+  for (const auto& p : r.er.paths) {
+    note_rows(p.setup);
+    for (const auto& st : p.setup.sites)
+      for (const auto& w : st.use_reentrant.why)
+        if (w.row) rows_seen().insert(std::string(w.row->id));
+  }
+  return r;
+}
+
 std::string first_row(const std::vector<Origin>& why) {
   for (const auto& o : why)
     if (o.row) return std::string(o.row->id);
@@ -336,15 +353,118 @@ TEST_CASE("resolver: accelerate FSDP activation checkpointing") {
   CHECK(la.only().multi_process.is(true));
 }
 
+// ---- Python scripts: the same Setup from code ------------------------------------------------
+
+#if GCHECK_HAVE_PYTHON
+TEST_CASE("resolver: a script's model-level call decides use_reentrant; PEFT's wrap installs the hook") {
+  const std::string before =
+      "from peft import LoraConfig, get_peft_model\n"
+      "from transformers import AutoModelForCausalLM\n"
+      "model = AutoModelForCausalLM.from_pretrained('x')\n"
+      "model.gradient_checkpointing_enable()\n"
+      "model = get_peft_model(model, LoraConfig(r=8))\n";
+  auto r = resolve_script(before, {{"transformers", "4.46.0"}});
+  const Setup& s = r.only();
+  CHECK(s.checkpointing.is(true));
+  CHECK(s.adapter.is(Adapter::Lora));
+  CHECK(s.use_reentrant.is(true));
+  CHECK(first_row(s.use_reentrant.why) == "hf.use_reentrant.true");
+  CHECK(s.stated_by == "stack");
+  REQUIRE(s.reentrant_site >= 0);
+  CHECK(s.sites[s.reentrant_site].loc.span.begin.line == 4);
+  CHECK(s.input_hook.is(true));
+  CHECK(first_row(s.input_hook.why) == "peft.wrap.hook");
+  CHECK(s.frozen_embeddings.is(true));
+  CHECK(s.gc_after_peft_wrap.is(false));
+  CHECK(first_row(s.dropout.why) == "peft.lora_dropout");
+
+  // After the wrap: no hook, the call is late.
+  const std::string after =
+      "from peft import LoraConfig, get_peft_model\n"
+      "from transformers import AutoModelForCausalLM\n"
+      "model = AutoModelForCausalLM.from_pretrained('x')\n"
+      "model = get_peft_model(model, LoraConfig(r=8))\n"
+      "model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': True})\n";
+  auto a = resolve_script(after);
+  CHECK(a.only().input_hook.is(false));
+  CHECK(a.only().gc_after_peft_wrap.is(true));
+  CHECK(a.only().stated_by == "user");
+}
+
+TEST_CASE("resolver: PEFT's kbit preparation passes {} (torch's default) and installs the hook") {
+  auto r = resolve_script(
+      "from peft import prepare_model_for_kbit_training\n"
+      "from transformers import AutoModelForCausalLM, BitsAndBytesConfig\n"
+      "model = AutoModelForCausalLM.from_pretrained('x', quantization_config=BitsAndBytesConfig(load_in_4bit=True))\n"
+      "model = prepare_model_for_kbit_training(model)\n");
+  const Setup& s = r.only();
+  CHECK(s.quant_bits.is(4));
+  CHECK(s.use_reentrant.is(true));
+  CHECK(s.stated_by == "torch");
+  REQUIRE(s.reentrant_site >= 0);
+  CHECK(first_row(s.sites[s.reentrant_site].use_reentrant.why) == "torch.use_reentrant");
+  bool empty = false;
+  for (const auto& o : s.sites[s.reentrant_site].use_reentrant.why)
+    empty |= o.row && o.row->id == std::string_view("peft.kbit.empty_kwargs");
+  CHECK(empty);
+  CHECK(first_row(s.input_hook.why) == "peft.kbit.hook");
+}
+
+TEST_CASE("resolver: the Trainer's arguments win over a model-level call, which GC206 names") {
+  auto r = resolve_script(
+      "from transformers import Trainer, TrainingArguments\n"
+      "model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})\n"
+      "args = TrainingArguments(output_dir='o', gradient_checkpointing=True)\n"
+      "Trainer(model=model, args=args).train()\n",
+      {{"transformers", "4.46.0"}});
+  const Setup& s = r.only();
+  CHECK(s.use_reentrant.is(true));
+  CHECK(first_row(s.use_reentrant.why) == "hf.use_reentrant.true");
+  CHECK(s.reentrant_site == -1);
+  CHECK(s.trainer_overrides_gc.is(true));
+  CHECK(s.gc_enable_loc.span.begin.line == 2);
+}
+
+TEST_CASE("resolver: DDP in a script; Unsloth forces reentrant; checkpoint calls are sites") {
+  auto d = resolve_script(
+      "import torch\n"
+      "from torch.nn.parallel import DistributedDataParallel as DDP\n"
+      "from torch.utils.checkpoint import checkpoint\n"
+      "model = DDP(model)\n"
+      "y = checkpoint(block, x)\n");
+  const Setup& s = d.only();
+  CHECK(s.ddp.is(true));
+  CHECK(s.multi_process.is(true));
+  CHECK(s.find_unused_parameters.is(false));
+  CHECK(first_row(s.find_unused_parameters.why) == "torch.ddp.find_unused");
+  REQUIRE(s.sites.size() == 1);
+  CHECK(s.sites[0].stated_by == "torch");
+  CHECK(s.use_reentrant.is(true));
+  CHECK(s.checkpointing.is(true));
+
+  auto u = resolve_script(
+      "from unsloth import FastLanguageModel\n"
+      "model = FastLanguageModel.get_peft_model(model, r=16, use_gradient_checkpointing='unsloth')\n");
+  CHECK(u.only().use_reentrant.is(true));
+  CHECK(first_row(u.only().use_reentrant.why) == "unsloth.use_reentrant");
+  CHECK(u.only().unsloth_gc.is(true));
+}
+#endif
+
 // Runs last (doctest orders test cases by file, then line): every row the resolver can apply
 // has been seen above. Rules' gates and the code front ends' rows are checked by their tests.
 TEST_CASE("resolver: every defaults row the resolver applies is exercised") {
-  const std::set<std::string> rule_or_code_rows = {
+  std::set<std::string> rule_or_code_rows = {
       "hf.gc_kwargs.unsupported", "hf.gc_kwargs.every_n_layers", "hf.gc_kwargs.offload",
       "hf.fsdp_ac_with_gc", "hf.use_cache.gc", "deepspeed.zero3_frozen_recompute",
       "deepspeed.zero3_nonscalar_backward", "deepspeed.activation_checkpointing.unused",
-      "peft.lora_dropout", "peft.kbit.hook", "peft.kbit.empty_kwargs", "unsloth.use_reentrant",
       "unsloth.offload_patch"};
+#if !GCHECK_HAVE_PYTHON
+  // Rows only scripts reach.
+  for (const char* id : {"peft.lora_dropout", "peft.kbit.hook", "peft.kbit.empty_kwargs",
+                         "unsloth.use_reentrant", "peft.wrap.hook", "torch.ddp.find_unused"})
+    rows_seen().insert(id);
+#endif
   for (const auto& r : default_rows()) {
     std::string id(r.id);
     if (rule_or_code_rows.count(id)) continue;
