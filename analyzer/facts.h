@@ -137,6 +137,7 @@ struct Facts {
 
   // Python scripts and C++ sources: what only code can state (null for configs).
   std::shared_ptr<CodeFacts> code;
+  std::string paired_with;  // a script merged with the config it parses (analyzer/pairing.h)
 
   // Every checkpoint-relevant key the extractor read (configs), in document order.
   struct KeyRef {

@@ -86,6 +86,7 @@ std::shared_ptr<Facts> merge_pair(const Facts& script, const Facts& config) {
   take(m->trainer, config.trainer, stated);
   take(m->trl, config.trl, stated);
   take(m->torch_compile, config.torch_compile, stated);
+  if (config.use_peft || config.adapter) stated.push_back("peft_config");
   std::vector<Unreadable> kept;
   for (const auto& u : script.unreadable)
     if (!covered(u.key, stated)) kept.push_back(u);
@@ -94,6 +95,7 @@ std::shared_ptr<Facts> merge_pair(const Facts& script, const Facts& config) {
   m->doc = config.doc;
   m->relevant = config.relevant;
   m->format_reason = script.format_reason + ", paired with " + config.source->display();
+  m->paired_with = config.source->display();
   return m;
 }
 

@@ -145,6 +145,16 @@ class Resolver {
     s_.scenario = &sc_;
     s_.unresolved = in_.unresolved;
     for (const auto& u : p_.unreadable) s_.unresolved.push_back(u);
+    // A script whose settings come from an argument parser: the YAML or command line it reads
+    // decides values the script does not show.
+    if (p_.code && !p_.code->arg_parsers.empty() && p_.paired_with.empty()) {
+      const CodeCall& a = p_.code->arg_parsers.front();
+      s_.unresolved.push_back(Unreadable{
+          a.loc, "training settings",
+          fmt::format("come from the command line or a YAML ({}(...)); gcheck checks what the "
+                      "script states and the stacks' defaults for the rest",
+                      a.callee.substr(a.callee.rfind('.') == std::string::npos ? 0 : a.callee.rfind('.') + 1))});
+    }
     if (ds_)
       for (const auto& u : ds_->unreadable) s_.unresolved.push_back(u);
     if (la_)
@@ -917,6 +927,11 @@ class Resolver {
       s_.input_hook.because(derived("prepare_model_for_kbit_training(...)", k.call.loc));
       return;
     }
+    if (p_.unsloth_gc && p_.unsloth_gc->value != "False") {
+      s_.input_hook.set(true, row_origin(row("unsloth.input_hook")));
+      s_.input_hook.because(key_origin(*p_.unsloth_gc));
+      return;
+    }
     if (wrap_hook_) {
       s_.input_hook.set(true, row_origin(row("peft.wrap.hook")));
       s_.input_hook.because(derived("get_peft_model(...) after gradient_checkpointing_enable()", wrap_hook_->loc));
@@ -938,6 +953,8 @@ class Resolver {
     first(s_.nonscalar_backward, code_->nonscalar_backward, "non-scalar backward(gradient=...)");
     first(s_.autograd_grad, code_->autograd_grad, "torch.autograd.grad(...) / backward(inputs=...)");
     first(s_.unsloth_gc, code_->unsloth_gc, "use_gradient_checkpointing=\"unsloth\"");
+    if (s_.unsloth_gc.is(true) && p_.unsloth_gc && p_.unsloth_gc->value == "unsloth")
+      s_.unsloth_gc.set(true, key_origin(*p_.unsloth_gc));
     bool kw = false;
     for (const auto& st : s_.sites)
       if (st.keyword_tensors && !kw) {

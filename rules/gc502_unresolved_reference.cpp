@@ -38,9 +38,31 @@ std::string rules_reading(std::string_view field) {
   return out;
 }
 
+// A value a script computes at run time (not a file it references): reported, but as info,
+// since no lint can read it; explain lists them all.
+bool run_time_value(const Setup& s, const Unreadable& u) {
+  if (!s.facts || (s.format != Format::Python && s.format != Format::Cpp)) return false;
+  if (u.key == "training settings") return true;  // an argument parser's (resolver)
+  for (const auto& v : s.facts->unreadable)
+    if (v.key == u.key && v.loc.file == u.loc.file && v.loc.span.begin == u.loc.span.begin &&
+        v.why == u.why)
+      return true;
+  return false;
+}
+
 void check(const Setup& s, Context& cx) {
   for (const auto& u : s.unresolved) {
     std::string rules = rules_reading(field_for(u.key));
+    if (run_time_value(s, u)) {
+      cx.report(kGC502, u.loc,
+                fmt::format("{} {}{}", u.key, u.why,
+                            rules.empty() ? std::string()
+                                          : fmt::format("; not checked without it: {}", rules)),
+                "state the value as a literal (or a name bound to one in this module), or pair "
+                "the script with the config it reads (--pair script.py=config.yaml)",
+                {}, Severity::Info);
+      continue;
+    }
     cx.report(kGC502, u.loc,
               fmt::format("{} {}{}", u.key, u.why,
                           rules.empty() ? std::string()

@@ -134,6 +134,13 @@ class Commands(Base):
             for section in ["## What it does", "## Why is this bad?", "## Fix", "## References"]:
                 self.assertIn(section, doc, r["code"])
 
+    def test_readme_lists_exactly_the_rules(self):
+        import re
+        with open(os.path.join(ROOT, "README.md")) as f:
+            listed = set(re.findall(r"^\| (GC\d{3}) \|", f.read(), re.M))
+        codes = {r["code"] for r in json.loads(run(["rules", "--format", "json"]).stdout)}
+        self.assertEqual(listed, codes)
+
     def test_defaults_table(self):
         p = run(["defaults"])
         self.assertEqual(p.returncode, 0)
@@ -549,6 +556,186 @@ class BadInput(Base):
         self.assertEqual(os.path.getmtime(path), mtime)
 
 
+SCRIPT_LATE_WRAP = """\
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+
+model = AutoModelForCausalLM.from_pretrained("Qwen/Qwen2.5-0.5B")
+model = get_peft_model(model, LoraConfig(r=8, target_modules=["q_proj"]))
+model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+"""
+
+SCRIPT_CKPT = """\
+import torch
+from torch.utils.checkpoint import checkpoint as ckpt
+
+
+def run(block, x):
+    return ckpt(block, x)
+"""
+
+
+def torch_api_include():
+    for d in ["/usr/include/torch/csrc/api/include", "/usr/local/include/torch/csrc/api/include"]:
+        if os.path.exists(os.path.join(d, "torch", "torch.h")):
+            return d
+    return None
+
+
+def have_cxx():
+    return os.path.exists(os.path.join(os.path.dirname(GCHECK), "gcheck-cxx")) and torch_api_include()
+
+
+class Scripts(Base):
+    def test_script_findings_locations_and_exit_code(self):
+        self.t.write("train.py", SCRIPT_LATE_WRAP)
+        p, j = self.lint_json("train.py")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        got = {(f["rule"], f["line"], f["severity"]) for f in j["findings"]}
+        self.assertIn(("GC204", 6, "warning"), got)   # enabled after the wrap, reentrant, no hook
+        self.assertIn(("GC101", 6, "error"), got)     # the LoRA layers get no gradient (at the use_reentrant the user wrote)
+        gc204 = [f for f in j["findings"] if f["rule"] == "GC204"][0]
+        self.assertIn("get_peft_model(...) (line 5)", gc204["message"])
+        self.assertEqual(j["files_checked"], 1)
+
+    def test_script_text_sarif_github(self):
+        self.t.write("train.py", SCRIPT_CKPT)
+        p = run(["lint", "train.py"], cwd=self.t.dir)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("train.py:6:12: warning: checkpoint(...) is called without use_reentrant", p.stdout)
+        self.assertIn("[GC105 implicit-use-reentrant]", p.stdout)
+        s = json.loads(run(["lint", "--format", "sarif", "train.py"], cwd=self.t.dir).stdout)
+        res = s["runs"][0]["results"]
+        self.assertEqual(res[0]["ruleId"], "GC105")
+        loc = res[0]["locations"][0]["physicalLocation"]
+        self.assertEqual((loc["artifactLocation"]["uri"], loc["region"]["startLine"]), ("train.py", 6))
+        g = run(["lint", "--format", "github", "train.py"], cwd=self.t.dir).stdout
+        self.assertIn("::warning file=train.py,line=6,col=12", g)
+
+    def test_noqa_and_gcheck_ignore_in_scripts(self):
+        self.t.write("a.py", SCRIPT_CKPT.replace("return ckpt(block, x)", "return ckpt(block, x)  # noqa: GC105"))
+        self.t.write("b.py", SCRIPT_CKPT.replace("return ckpt(block, x)", "return ckpt(block, x)  # gcheck: ignore[GC105]"))
+        self.t.write("c.py", SCRIPT_CKPT.replace("return ckpt(block, x)", "return ckpt(block, x)  # noqa: E501"))
+        p, j = self.lint_json("a.py", "b.py", "c.py")
+        self.assertEqual(sorted((f["file"], f["rule"]) for f in j["findings"]), [("c.py", "GC105")])
+
+    def test_broken_script_is_exit_2_and_the_rest_is_linted(self):
+        self.t.write("broken.py", "import torch\nx = (1,\n")
+        self.t.write("train.py", SCRIPT_CKPT)
+        p, j = self.lint_json(".")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("broken.py:2", p.stderr)
+        self.assertEqual([f["rule"] for f in j["findings"]], ["GC105"])
+
+    def test_pair_script_with_its_yaml(self):
+        self.t.write("sft.py", "from trl import SFTTrainer, TrlParser, SFTConfig, ModelConfig\n"
+                                "parser = TrlParser((SFTConfig, ModelConfig))\n"
+                                "args, model_args = parser.parse_args_and_config()\n"
+                                "SFTTrainer(model='x', args=args).train()\n")
+        self.t.write("recipe.yaml", "model_name_or_path: Qwen/Qwen2.5-0.5B\nuse_peft: true\n"
+                                    "gradient_checkpointing: true\n"
+                                    "gradient_checkpointing_kwargs:\n  use_reentrant: false\n"
+                                    "deepspeed: ds.json\n")
+        self.t.write("ds.json", '{"zero_optimization": {"stage": 3}}')
+        p, j = self.lint_json(".", "--pair", "sft.py=recipe.yaml", "--assume", "trl=0.29.0")
+        got = {(f["file"], f["rule"], f["line"]) for f in j["findings"]}
+        self.assertIn(("recipe.yaml", "GC401", 5), got)   # TRL overrides the YAML's false
+        self.assertEqual(j["files_checked"], 2)           # sft.py (with the YAML) and ds.json
+        # The same through the project configuration.
+        self.t.write(".gcheck.toml", '[pairs]\n"sft.py" = "recipe.yaml"\n')
+        p, j2 = self.lint_json(".", "--assume", "trl=0.29.0")
+        self.assertIn(("recipe.yaml", "GC401", 5), {(f["file"], f["rule"], f["line"]) for f in j2["findings"]})
+        # Explain shows the merged setup.
+        e = run(["explain", "sft.py", "--assume", "trl=0.29.0"], cwd=self.t.dir)
+        self.assertEqual(e.returncode, 0, e.stderr)
+        self.assertIn("paired with recipe.yaml", e.stdout)
+        bad = run(["lint", "sft.py", "--pair", "sft.py"], cwd=self.t.dir)
+        self.assertEqual(bad.returncode, 2)
+
+    def test_explain_a_script_lists_its_checkpoint_sites(self):
+        self.t.write("train.py", SCRIPT_CKPT)
+        e = run(["explain", "train.py"], cwd=self.t.dir)
+        self.assertEqual(e.returncode, 0, e.stderr)
+        self.assertIn("Checkpointing in code", e.stdout)
+        self.assertIn("train.py:6:12 torch.utils.checkpoint.checkpoint(...)  use_reentrant=True (torch)", e.stdout)
+
+
+CXX_FROZEN = """\
+#include <torch/torch.h>
+
+struct Ckpt : public torch::autograd::Function<Ckpt> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               torch::nn::Linear* fc) {
+    ctx->saved_data["fc"] = reinterpret_cast<int64_t>(fc);
+    ctx->save_for_backward({x});
+    torch::NoGradGuard no_grad;
+    return (*fc)(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    auto* fc = reinterpret_cast<torch::nn::Linear*>(ctx->saved_data["fc"].toInt());
+    torch::Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = (*fc)(x);
+    }
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor()};
+  }
+};
+
+int main() {
+  torch::nn::Embedding emb(100, 16);
+  emb->weight.requires_grad_(false);
+  torch::nn::Linear fc(16, 16);
+  auto h = emb(torch::randint(100, {4}));
+  auto y = Ckpt::apply(h, &fc);MARK
+  y.sum().backward();
+}
+"""
+
+
+@unittest.skipUnless(have_cxx(), "gcheck-cxx or LibTorch headers not available")
+class Cxx(Base):
+    def flags(self):
+        return ["--", "-std=c++17", "-I" + torch_api_include()]
+
+    def test_cpp_finding_with_flags_after_double_dash(self):
+        self.t.write("train.cpp", CXX_FROZEN.replace("MARK", ""))
+        p, j = self.lint_json("train.cpp", *self.flags())
+        self.assertEqual(p.returncode, 1, p.stderr)
+        got = {(f["rule"], f["file"], f["line"]) for f in j["findings"]}
+        self.assertIn(("GC101", "train.cpp", 30), got)
+
+    def test_cpp_suppressions(self):
+        self.t.write("a.cpp", CXX_FROZEN.replace("MARK", "  // NOLINT(gcheck-GC101)"))
+        self.t.write("b.cpp", CXX_FROZEN.replace("MARK", "  // gcheck: ignore[GC101]"))
+        p, j = self.lint_json("a.cpp", "b.cpp", *self.flags())
+        self.assertEqual([f for f in j["findings"] if f["rule"] == "GC101"], [])
+        self.assertEqual(p.returncode, 0, p.stdout)
+
+    def test_cpp_compile_error_is_exit_2(self):
+        self.t.write("train.cpp", CXX_FROZEN.replace("MARK", ""))
+        p = run(["lint", "train.cpp"], cwd=self.t.dir)   # no flags: torch/torch.h not found
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("train.cpp:1:10: error: 'torch/torch.h' file not found", p.stderr)
+
+    def test_folders_yield_cpp_only_with_flags(self):
+        self.t.write("src/train.cpp", CXX_FROZEN.replace("MARK", ""))
+        p, j = self.lint_json(".")
+        self.assertEqual(j["files_checked"], 0)
+        p, j = self.lint_json(".", *self.flags())
+        self.assertIn("GC101", {f["rule"] for f in j["findings"]})
+
+    def test_explain_cpp(self):
+        self.t.write("train.cpp", CXX_FROZEN.replace("MARK", ""))
+        e = run(["explain", "train.cpp"] + self.flags(), cwd=self.t.dir)
+        self.assertEqual(e.returncode, 0, e.stderr)
+        self.assertIn("a hand-rolled recompute Function", e.stdout)
+        self.assertIn("recompute Function Ckpt", e.stdout)
+
+
 class Examples(unittest.TestCase):
     def test_bundled_examples(self):
         p = run(["lint", "--format", "json", "examples"], cwd=ROOT)
@@ -558,6 +745,8 @@ class Examples(unittest.TestCase):
         self.assertIn(("examples/axolotl/partial-freeze.yaml", "GC101"), got)
         self.assertIn(("examples/trl/sft-qlora-zero3.yaml", "GC401"), got)
         self.assertIn(("examples/trl/dpo-lora-ddp.yaml", "GC301"), got)
+        self.assertIn(("examples/python/finetune_lora.py", "GC204"), got)
+        self.assertIn(("examples/python/finetune_lora.py", "GC101"), got)
         clean = {f for f, _ in got}
         self.assertNotIn("examples/trl/sft-clean.yaml", clean)
         self.assertNotIn("examples/axolotl/lora-clean.yaml", clean)

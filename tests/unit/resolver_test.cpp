@@ -448,6 +448,7 @@ TEST_CASE("resolver: DDP in a script; Unsloth forces reentrant; checkpoint calls
   CHECK(u.only().use_reentrant.is(true));
   CHECK(first_row(u.only().use_reentrant.why) == "unsloth.use_reentrant");
   CHECK(u.only().unsloth_gc.is(true));
+  CHECK(first_row(u.only().input_hook.why) == "unsloth.input_hook");
 }
 #endif
 
@@ -462,7 +463,8 @@ TEST_CASE("resolver: every defaults row the resolver applies is exercised") {
 #if !GCHECK_HAVE_PYTHON
   // Rows only scripts reach.
   for (const char* id : {"peft.lora_dropout", "peft.kbit.hook", "peft.kbit.empty_kwargs",
-                         "unsloth.use_reentrant", "peft.wrap.hook", "torch.ddp.find_unused"})
+                         "unsloth.use_reentrant", "peft.wrap.hook", "torch.ddp.find_unused",
+                         "unsloth.input_hook"})
     rows_seen().insert(id);
 #endif
   for (const auto& r : default_rows()) {
