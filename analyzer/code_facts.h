@@ -24,7 +24,16 @@ struct CodeCall {
   int order = -1;      // statement order in the module / function
   std::string scope;   // the function the call is in ("main", "Tower.forward"; "" for the
                        // module): compare `order` only within one scope
+  // The conditions the call runs under within its scope, outermost first, as written
+  // ("args.gradient_checkpointing", "not (args.use_boft)" for an else branch).
+  std::vector<std::string> guards;
+  std::string bound;    // the name the call's result is assigned to ("model" in model = f(...))
+  std::string subject;  // the object it acts on: a method call's receiver, get_peft_model's model
 };
+
+// Whether two calls can run in the same run: false when one runs only under a condition
+// the other runs only under the negation of (`if a and b:` ... `if a and not b:`).
+bool may_run_together(const CodeCall& a, const CodeCall& b);
 
 // torch.utils.checkpoint.checkpoint / checkpoint_sequential, checkpoint_wrapper,
 // apply_activation_checkpointing (Python); a hand-rolled recompute Function's call (C++).

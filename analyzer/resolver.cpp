@@ -168,6 +168,7 @@ class Resolver {
     what_trains();
     mechanisms();
     sites();
+    relate_models();
     reentrant();
     rng_and_dropout();
     input_hook();
@@ -773,7 +774,11 @@ class Resolver {
       // get_peft_model before it in the same function: PEFT installed no hook (GC204); after
       // it: PEFT installs one on an unquantized model (peft.wrap.hook).
       for (const auto& w : code_->peft_wraps) {
-        if (w.scope != g.call.scope) continue;
+        if (w.scope != g.call.scope || !may_run_together(w, g.call)) continue;
+        // The same model: enabled on what get_peft_model wrapped or returned.
+        bool same = g.call.subject.empty() || (w.subject.empty() && w.bound.empty()) ||
+                    g.call.subject == w.subject || g.call.subject == w.bound;
+        if (!same) continue;
         if (w.order >= 0 && w.order < g.call.order) {
           st.after_peft_wrap = true;
           st.wrap_loc = w.loc;
@@ -854,6 +859,49 @@ class Resolver {
       st.frozen_source = c.frozen_source_loc;
       s_.sites.push_back(std::move(st));
     }
+  }
+
+  // Scripts that train several models (a diffusion UNet with adapters and a frozen text encoder):
+  // the input-freezing that matters is the checkpointed model's. Only when every enabling call
+  // names its model and no Trainer enables checkpointing.
+  void relate_models() {
+    if (!py_ || trainer_gc_ || code_->gc_enables.empty() || !s_.frozen_embeddings.is(true)) return;
+    std::vector<const GcEnableFact*> gcs;
+    for (const auto& g : code_->gc_enables) {
+      if (g.call.subject.empty()) return;
+      gcs.push_back(&g);
+    }
+    if (!code_->kbit_prepares.empty()) return;
+    // Every checkpointed model frozen as a whole: nothing inside its layers trains.
+    const FreezeFact* whole = nullptr;
+    bool all_whole = true;
+    for (const auto* g : gcs) {
+      const FreezeFact* hit = nullptr;
+      for (const auto& z : code_->freezes)
+        if (z.target == g->call.subject && z.scope == g->call.scope) hit = &z;
+      if (!hit) all_whole = false;
+      else whole = hit;
+    }
+    if (all_whole && whole) {
+      s_.frozen_embeddings.set(false, derived(fmt::format("`{}` is frozen as a whole: nothing inside "
+                                                          "its checkpointed layers needs a gradient",
+                                                          whole->target), whole->loc));
+      return;
+    }
+    // Adapters on other models than the checkpointed ones.
+    if (s_.adapter.is(Adapter::None) || code_->peft_wraps.empty()) return;
+    for (const auto& w : code_->peft_wraps) {
+      if (w.subject.empty() && w.bound.empty()) return;
+      for (const auto* g : gcs)
+        if (g->call.subject == w.subject || g->call.subject == w.bound) return;
+    }
+    bool emb = false;
+    for (const auto& z : code_->freezes) emb |= z.embeddings;
+    if (emb) return;
+    s_.frozen_embeddings.set(false, derived(fmt::format("the adapters wrap `{}`; checkpointing is enabled on `{}`",
+                                                        code_->peft_wraps.front().subject,
+                                                        gcs.front()->call.subject),
+                                            gcs.front()->call.loc));
   }
 
   // use_reentrant for code: the Trainer's arguments when they enable checkpointing, else the

@@ -142,7 +142,20 @@ std::optional<std::pair<std::string, TSNode>> Extractor::adapter_of(TSNode confi
 
 void Extractor::peft_wrap(TSNode call, const Callee& c, TSNode config,
                           std::string_view unsloth_adapter) {
-  code_.peft_wraps.push_back(code_call(call, c));
+  CodeCall w = code_call(call, c);
+  // get_peft_model(model, config): the model it wraps.
+  const Symbols& y = sym();
+  TSNode args = field(call, y.f_arguments);
+  for (uint32_t i = 0; !ts_node_is_null(args) && i < ts_node_named_child_count(args); ++i) {
+    TSNode a = ts_node_named_child(args, i);
+    if (is(a, y.keyword_argument)) {
+      if (m_.text(field(a, y.f_name)) == "model") w.subject = short_text(m_, field(a, y.f_value));
+      continue;
+    }
+    w.subject = short_text(m_, a);
+    break;
+  }
+  code_.peft_wraps.push_back(std::move(w));
   if (!anchor_other_) anchor_other_ = loc(call);
   if (!unsloth_adapter.empty()) {
     sink_.put(f_.adapter, fact(std::string(unsloth_adapter), c.fn, c.fn, "get_peft_model"));

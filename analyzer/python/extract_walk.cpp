@@ -365,6 +365,24 @@ TSNode Extractor::opaque_splat(const Args& a) const {
   return TSNode{};
 }
 
+namespace {
+// A condition's text with its whitespace (line breaks inside parentheses) collapsed.
+std::string squeeze(std::string_view t) {
+  std::string out;
+  bool space = false;
+  for (char ch : t) {
+    if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r' || ch == '\\') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += ch;
+  }
+  return out;
+}
+}  // namespace
+
 CodeCall Extractor::code_call(TSNode call, const Callee& c) const {
   CodeCall cc;
   cc.loc = loc(call);
@@ -372,6 +390,24 @@ CodeCall Extractor::code_call(TSNode call, const Callee& c) const {
   if (cc.callee.size() > 120) cc.callee = short_text(m_, c.fn);
   cc.order = order_;
   cc.scope = scope_name();
+  // The conditions it runs under, up to its function.
+  const Symbols& y = sym();
+  TSNode child = call;
+  for (TSNode p = ts_node_parent(call); !ts_node_is_null(p); child = p, p = ts_node_parent(p)) {
+    if (is(p, y.function_definition) || is(p, y.class_definition)) break;
+    if (is(p, y.if_statement) || is(p, y.elif_clause)) {
+      if (ts_node_eq(child, field(p, y.f_consequence)))
+        cc.guards.insert(cc.guards.begin(), squeeze(m_.text(field(p, y.f_condition))));
+    } else if (is(p, y.else_clause)) {
+      TSNode ifs = ts_node_parent(p);
+      if (!ts_node_is_null(ifs) && is(ifs, y.if_statement))
+        cc.guards.insert(cc.guards.begin(), "not (" + squeeze(m_.text(field(ifs, y.f_condition))) + ")");
+    } else if (is(p, y.assignment) && ts_node_eq(child, field(p, y.f_right))) {
+      cc.bound = short_text(m_, field(p, y.f_left));
+    }
+  }
+  TSNode fn = field(call, y.f_function);
+  if (is(fn, y.attribute)) cc.subject = short_text(m_, field(fn, y.f_object));
   return cc;
 }
 

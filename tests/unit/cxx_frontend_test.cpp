@@ -140,15 +140,15 @@ TEST_CASE("cxx report: JSON round trip keeps every fact and location") {
   f.nested_loc = {"/src/train.cpp", {{40, 5}, {40, 30}}};
   u.code.recompute_functions.push_back(f);
   RecomputeCallFact c;
-  c.call = {{"/src/train.cpp", {{20, 9}, {20, 30}}}, "Ckpt::apply", 3, ""};
+  c.call = {{"/src/train.cpp", {{20, 9}, {20, 30}}}, "Ckpt::apply", 3, "", {}, "", ""};
   c.function = "Ckpt";
   c.inputs_frozen = true;
   c.frozen_source_loc = {"/src/train.cpp", {{15, 3}, {15, 20}}};
   u.code.recompute_calls.push_back(c);
   u.code.autograd_grad.push_back(
-      {{"/src/train.cpp", {{30, 1}, {30, 5}}}, "torch::autograd::grad", 4, ""});
+      {{"/src/train.cpp", {{30, 1}, {30, 5}}}, "torch::autograd::grad", 4, "", {}, "", ""});
   u.code.nonscalar_backward.push_back(
-      {{"/src/train.cpp", {{31, 1}, {31, 5}}}, "at::Tensor::backward", 5, ""});
+      {{"/src/train.cpp", {{31, 1}, {31, 5}}}, "at::Tensor::backward", 5, "", {}, "", ""});
   u.code.freezes.push_back(
       {{"/src/train.cpp", {{15, 3}, {15, 20}}}, "model->embed", true, false, 2, ""});
   r.units.push_back(
