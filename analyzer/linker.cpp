@@ -1,5 +1,8 @@
 #include "analyzer/linker.h"
 
+#include <atomic>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "analyzer/project.h"
@@ -17,6 +20,30 @@ Result<std::shared_ptr<const Facts>> ConfigCache::get(const std::string& path,
         : Result<std::shared_ptr<const Facts>>(r.error());
   cache_.emplace(key, out);
   return out;
+}
+
+void ConfigCache::preload(const std::vector<std::pair<std::string, std::optional<Format>>>& files,
+                          unsigned threads) {
+  if (threads < 2 || files.size() < 2) return;
+  std::vector<std::optional<Result<std::shared_ptr<const Facts>>>> out(files.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < files.size(); i = next++) {
+      auto r = load_config(files[i].first, relative_to_cwd(files[i].first), files[i].second, limits_);
+      out[i] = r ? Result<std::shared_ptr<const Facts>>(std::shared_ptr<const Facts>(r.value()))
+                 : Result<std::shared_ptr<const Facts>>(r.error());
+    }
+  };
+  std::vector<std::thread> pool;
+  unsigned n = std::min<unsigned>(threads, static_cast<unsigned>(files.size()));
+  for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& [path, forced] = files[i];
+    std::string key = absolute_path(path) + (forced ? "#" + std::string(format_name(*forced)) : "");
+    cache_.emplace(key, std::move(*out[i]));
+  }
 }
 
 namespace {

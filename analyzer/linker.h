@@ -19,6 +19,10 @@ class ConfigCache {
   Result<std::shared_ptr<const Facts>> get(const std::string& path,
                                            std::optional<Format> forced = std::nullopt);
   const InputLimits& limits() const { return limits_; }
+  // Reads and parses files on `threads` threads (each file is independent); the get()s that
+  // follow find them in the cache. Results are the same as get()'s, in any order.
+  void preload(const std::vector<std::pair<std::string, std::optional<Format>>>& files,
+               unsigned threads);
 
  private:
   InputLimits limits_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <unordered_set>
 
@@ -443,6 +444,19 @@ LintResult run_lint(const LintOptions& opts) {
       res.errors.push_back({{script, {}}, "--pair: file not found"});
       res.usage_error = true;
     }
+  }
+  // Read and parse the files on every core first; linting them below finds them cached.
+  {
+    unsigned jobs = opts.jobs ? opts.jobs : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::pair<std::string, std::optional<Format>>> load;
+    std::set<std::string> queued;
+    for (const auto& [path, named] : files) {
+      if (cxx_name(path) || !queued.insert(absolute_path(path)).second) continue;
+      std::optional<LintError> ferr;
+      auto forced = forced_format(path, opts, prep.pc, ferr);
+      if (!ferr) load.emplace_back(path, forced);
+    }
+    cache.preload(load, jobs);
   }
   std::vector<std::pair<std::string, bool>> cxx_files;
   for (const auto& [path, named] : files) {

@@ -29,6 +29,7 @@ struct LintOptions {
   std::string compile_db_dir;                           // -p DIR (C++: compile_commands.json)
   std::optional<std::vector<std::string>> cxx_args;     // C++ compiler flags after `--`
   InputLimits limits;
+  unsigned jobs = 0;                                    // files read in parallel (0: one per core)
   bool verbose = false;
 };
 

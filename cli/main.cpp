@@ -174,6 +174,8 @@ int run(int argc, char** argv) {
   lint->add_flag("--probe", probe, "Run `gcheck probe` on the findings and attach its verdicts");
   std::vector<std::string> pair_specs;
   std::string compile_db;
+  unsigned jobs = 0;
+  lint->add_option("--jobs,-j", jobs, "Files read and parsed in parallel (default: one per core)");
   lint->add_option("--pair", pair_specs,
                    "SCRIPT=CONFIG: a training script and the YAML it parses (TrlParser, "
                    "HfArgumentParser) are one run; repeatable")
@@ -322,6 +324,7 @@ int run(int argc, char** argv) {
   }
   o.compile_db_dir = compile_db;
   o.cxx_args = cxx_args;
+  o.jobs = jobs;
   LintResult r = run_lint(o);
   if (probe && !r.usage_error) attach_probe_verdicts(argv[0], r, o);
 
