@@ -690,6 +690,41 @@ class Resolver {
     return dot == std::string::npos ? callee : callee.substr(dot + 1);
   }
 
+  // PEFT's kbit preparation installs the input hook when it enables checkpointing and
+  // use_reentrant is not False (peft.kbit.hook).
+  static bool kbit_hook(const KbitPrepareFact& k) {
+    return k.use_gradient_checkpointing.value_or(true) && k.use_reentrant != std::optional<bool>(false);
+  }
+
+  // A model-level enabling call's site with what the call itself decides: a literal
+  // use_reentrant, a value known only at run time, or kwargs without it (torch's default).
+  // When it passes no kwargs, use_reentrant is left unset for the caller's library default.
+  CheckpointSite model_site(CheckpointSite::Kind kind, const char* api, const CodeCall& call, bool has_kwargs,
+                            bool empty_kwargs, std::optional<bool> use_reentrant, const Location& use_reentrant_loc) {
+    CheckpointSite st;
+    st.kind = kind;
+    st.loc = call.loc;
+    st.api = api;
+    st.scope = call.scope;
+    st.order = call.order;
+    st.has_kwargs = has_kwargs;
+    st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
+    if (use_reentrant) {
+      st.use_reentrant.set(*use_reentrant, code_key(use_reentrant_loc, "use_reentrant", *use_reentrant ? "True" : "False"));
+      st.stated_by = "user";
+    } else if (use_reentrant_loc.known() || unreadable_in(call.loc, "gradient_checkpointing_kwargs")) {
+      st.use_reentrant.why.push_back(unknown("gradient_checkpointing_kwargs is known only at run time", call.loc));
+      st.stated_by = "user";
+    } else if (has_kwargs) {
+      st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
+      st.use_reentrant.because(derived(empty_kwargs ? "gradient_checkpointing_kwargs={} reaches torch as is"
+                                                    : "gradient_checkpointing_kwargs without use_reentrant reaches torch as is",
+                                       call.loc));
+      st.stated_by = "torch";
+    }
+    return st;
+  }
+
   // Every place in code that checkpoints on its own, each with its effective use_reentrant.
   void sites() {
     if (!code_) return;
@@ -741,36 +776,16 @@ class Resolver {
     }
     bool quantized = p_.quant_bits && p_.quant_bits->value > 0;
     for (const auto& g : code_->gc_enables) {
-      CheckpointSite st;
-      st.kind = CheckpointSite::Kind::HfEnable;
-      st.loc = g.call.loc;
-      st.api = "gradient_checkpointing_enable";
-      st.scope = g.call.scope;
-      st.order = g.call.order;
-      st.has_kwargs = g.has_kwargs;
-      if (g.use_reentrant) {
-        st.use_reentrant.set(*g.use_reentrant, code_key(g.use_reentrant_loc, "use_reentrant", *g.use_reentrant ? "True" : "False"));
-        st.stated_by = "user";
-      } else if (g.use_reentrant_loc.known() || unreadable_in(g.call.loc, "gradient_checkpointing_kwargs")) {
-        st.use_reentrant.why.push_back(unknown("gradient_checkpointing_kwargs is known only at run time", g.call.loc));
-        st.stated_by = "user";
-      } else if (g.has_kwargs) {
-        st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
-        st.use_reentrant.because(derived(g.empty_kwargs ? "gradient_checkpointing_kwargs={} reaches torch as is"
-                                                        : "gradient_checkpointing_kwargs without use_reentrant reaches torch as is",
-                                         g.call.loc));
-        st.stated_by = "torch";
-      } else {
-        const DefaultRow* r = pick_row(sc_, {"hf.use_reentrant.model_code", "hf.use_reentrant.empty",
-                                             "hf.use_reentrant.true", "hf.use_reentrant.false"});
-        bool torch_default = r->id == std::string_view("hf.use_reentrant.model_code") ||
-                             r->id == std::string_view("hf.use_reentrant.empty");
+      CheckpointSite st = model_site(CheckpointSite::Kind::HfEnable, "gradient_checkpointing_enable", g.call,
+                                     g.has_kwargs, g.empty_kwargs, g.use_reentrant, g.use_reentrant_loc);
+      if (!st.use_reentrant.known() && st.stated_by.empty()) {
+        bool torch_default = false;
+        const DefaultRow* r = hf_no_kwargs_row(torch_default);
         st.use_reentrant.set(row_bool(*r), row_origin(*r));
         if (torch_default) st.use_reentrant.because(row_origin(row("torch.use_reentrant")));
         st.use_reentrant.because(derived("gradient_checkpointing_enable() without gradient_checkpointing_kwargs", g.call.loc));
         st.stated_by = torch_default ? "torch" : "stack";
       }
-      st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
       // get_peft_model before it in the same function: PEFT installed no hook (GC204); after
       // it: PEFT installs one on an unquantized model (peft.wrap.hook).
       for (const auto& w : code_->peft_wraps) {
@@ -790,35 +805,20 @@ class Resolver {
       for (const auto& h : code_->input_hooks)
         if (h.scope == g.call.scope || h.scope.empty()) st.hook_in_scope = true;
       for (const auto& k : code_->kbit_prepares)
-        if (k.call.scope == g.call.scope && k.use_gradient_checkpointing.value_or(true) && k.use_reentrant != std::optional<bool>(false))
-          st.hook_in_scope = true;
+        if (k.call.scope == g.call.scope && kbit_hook(k)) st.hook_in_scope = true;
       s_.sites.push_back(std::move(st));
     }
     for (const auto& k : code_->kbit_prepares) {
       if (!k.use_gradient_checkpointing.value_or(true)) continue;
-      CheckpointSite st;
-      st.kind = CheckpointSite::Kind::KbitPrepare;
-      st.loc = k.call.loc;
-      st.api = "prepare_model_for_kbit_training";
-      st.scope = k.call.scope;
-      st.order = k.call.order;
-      st.has_kwargs = k.has_kwargs;
-      if (k.use_reentrant) {
-        st.use_reentrant.set(*k.use_reentrant, code_key(k.use_reentrant_loc, "use_reentrant", *k.use_reentrant ? "True" : "False"));
-        st.stated_by = "user";
-      } else if (k.use_reentrant_loc.known() || unreadable_in(k.call.loc, "gradient_checkpointing_kwargs")) {
-        st.use_reentrant.why.push_back(unknown("gradient_checkpointing_kwargs is known only at run time", k.call.loc));
-        st.stated_by = "user";
-      } else {
+      CheckpointSite st = model_site(CheckpointSite::Kind::KbitPrepare, "prepare_model_for_kbit_training", k.call,
+                                     k.has_kwargs, false, k.use_reentrant, k.use_reentrant_loc);
+      if (!st.use_reentrant.known() && st.stated_by.empty()) {
         st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
-        if (!k.has_kwargs) st.use_reentrant.because(row_origin(row("peft.kbit.empty_kwargs")));
-        st.use_reentrant.because(derived(k.has_kwargs ? "gradient_checkpointing_kwargs without use_reentrant reaches torch as is"
-                                                      : "prepare_model_for_kbit_training(...) without gradient_checkpointing_kwargs",
-                                         k.call.loc));
+        st.use_reentrant.because(row_origin(row("peft.kbit.empty_kwargs")));
+        st.use_reentrant.because(derived("prepare_model_for_kbit_training(...) without gradient_checkpointing_kwargs", k.call.loc));
         st.stated_by = "torch";
       }
-      st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
-      st.hook_in_scope = k.use_reentrant != std::optional<bool>(false);
+      st.hook_in_scope = kbit_hook(k);
       s_.sites.push_back(std::move(st));
     }
     // C++: the recompute Functions and their calls.
@@ -970,7 +970,7 @@ class Resolver {
       return;
     }
     for (const auto& k : code_->kbit_prepares) {
-      if (!k.use_gradient_checkpointing.value_or(true) || k.use_reentrant == std::optional<bool>(false)) continue;
+      if (!kbit_hook(k)) continue;
       s_.input_hook.set(true, row_origin(row("peft.kbit.hook")));
       s_.input_hook.because(derived("prepare_model_for_kbit_training(...)", k.call.loc));
       return;
@@ -1065,6 +1065,16 @@ class Resolver {
     decider_ = d;
   }
 
+  // What gradient_checkpointing_enable() without kwargs passes, by transformers version;
+  // torch_default: it passes nothing about use_reentrant, so torch's own default applies.
+  const DefaultRow* hf_no_kwargs_row(bool& torch_default) {
+    const DefaultRow* r = pick_row(sc_, {"hf.use_reentrant.model_code", "hf.use_reentrant.empty",
+                                         "hf.use_reentrant.true", "hf.use_reentrant.false"});
+    torch_default = r->id == std::string_view("hf.use_reentrant.model_code") ||
+                    r->id == std::string_view("hf.use_reentrant.empty");
+    return r;
+  }
+
   // The transformers/torch ladder when nothing above it decides (HF GC on).
   void transformers_ladder(const char* why_no_key) {
     if (p_.gc_kwargs) {
@@ -1075,10 +1085,8 @@ class Resolver {
           p_.gc_kwargs->key_loc));
       return;
     }
-    const DefaultRow* r = pick_row(sc_, {"hf.use_reentrant.model_code", "hf.use_reentrant.empty",
-                                         "hf.use_reentrant.true", "hf.use_reentrant.false"});
-    bool torch_default = r->id == std::string_view("hf.use_reentrant.model_code") ||
-                         r->id == std::string_view("hf.use_reentrant.empty");
+    bool torch_default = false;
+    const DefaultRow* r = hf_no_kwargs_row(torch_default);
     decide(row_bool(*r), row_origin(*r), torch_default ? Decider::Torch : Decider::Stack);
     if (torch_default) s_.use_reentrant.because(row_origin(row("torch.use_reentrant")));
     s_.use_reentrant.because(derived(why_no_key));
