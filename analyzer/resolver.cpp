@@ -690,6 +690,16 @@ class Resolver {
     return dot == std::string::npos ? callee : callee.substr(dot + 1);
   }
 
+  // Whether two expressions name the same model or one a part of the other (`model` and
+  // `model.base_model`, `self.model` and `self.model.model`).
+  static bool same_object(const std::string& a, const std::string& b) {
+    if (a.empty() || b.empty()) return false;
+    auto part = [](const std::string& x, const std::string& y) {
+      return x.size() > y.size() && x.compare(0, y.size(), y) == 0 && x[y.size()] == '.';
+    };
+    return a == b || part(a, b) || part(b, a);
+  }
+
   // PEFT's kbit preparation installs the input hook when it enables checkpointing and
   // use_reentrant is not False (peft.kbit.hook).
   static bool kbit_hook(const KbitPrepareFact& k) {
@@ -792,7 +802,7 @@ class Resolver {
         if (w.scope != g.call.scope || !may_run_together(w, g.call)) continue;
         // The same model: enabled on what get_peft_model wrapped or returned.
         bool same = g.call.subject.empty() || (w.subject.empty() && w.bound.empty()) ||
-                    g.call.subject == w.subject || g.call.subject == w.bound;
+                    same_object(g.call.subject, w.subject) || same_object(g.call.subject, w.bound);
         if (!same) continue;
         if (w.order >= 0 && w.order < g.call.order) {
           st.after_peft_wrap = true;
@@ -893,7 +903,7 @@ class Resolver {
     for (const auto& w : code_->peft_wraps) {
       if (w.subject.empty() && w.bound.empty()) return;
       for (const auto* g : gcs)
-        if (g->call.subject == w.subject || g->call.subject == w.bound) return;
+        if (same_object(g->call.subject, w.subject) || same_object(g->call.subject, w.bound)) return;
     }
     bool emb = false;
     for (const auto& z : code_->freezes) emb |= z.embeddings;
