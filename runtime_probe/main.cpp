@@ -385,8 +385,20 @@ int run(int argc, char** argv) {
         return usage_error("--deepspeed wants a version such as 0.19.3, got '" + deepspeed + "'");
       dopts.zero3 = *v < std::vector<int>{0, 19, 3} ? Zero3Rules::Old : Zero3Rules::Fixed;
     }
+    // What every rank must agree on: the command line less the options that only shape this
+    // rank's own output (rank 0 reports; the others may be quiet).
     std::string signature;
-    for (int k = 1; k < argc; ++k) signature += std::string(argv[k]) + '\x1f';
+    for (int k = 1; k < argc; ++k) {
+      std::string a = argv[k];
+      if (a == "--quiet" || a == "-q" || a == "--verbose" || a == "-v" ||
+          a.rfind("--format=", 0) == 0)
+        continue;
+      if (a == "--format") {
+        ++k;
+        continue;
+      }
+      signature += a + '\x1f';
+    }
     return run_distributed(scenarios.empty() ? distributed_scenario_names() : scenarios, opts,
                            device, dopts, format, quiet, verbose, signature);
   }

@@ -159,8 +159,8 @@ def g_ddp_unused(args):
     check(single.keys() == dist.keys() and single, "same trainable parameters as the single-process probe")
     diff = [n for n in dist if abs(dist[n] - single.get(n, 0)) > 1e-3 * max(1e-12, single.get(n, 0))]
     check(len(diff) == len(dist), "the distributed reference averages both ranks' batches (%d/%d norms differ from one batch's)" % (len(diff), len(dist)))
-    # text report, same verdict
-    res = launch(args.probe, ["--scenario", "ddp-unused", "--timeout", "30"])
+    # text report, same verdict; output options may differ between ranks (rank 1 quiet)
+    res = launch(args.probe, ["--scenario", "ddp-unused", "--timeout", "30"], args_of={1: ["--quiet", "--format", "json"]})
     check(all(x.rc == 1 for x in res), "text: every rank exits 1")
     check("ddp-unused (GC301): CONFIRMED" in res[0].out, "text: the verdict line")
     check("distributed: 2 ranks, c10d gloo group" in res[0].out, "text: the distributed line")
