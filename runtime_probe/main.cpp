@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/engine.h"
+#include "runtime_probe/distributed.h"
 #include "runtime_probe/probe.h"
 #include "runtime_probe/report.h"
 
@@ -154,6 +156,93 @@ std::optional<std::string> plan_from_config(const std::string& file, ModelSpec& 
   return std::nullopt;
 }
 
+// "0.19.3" -> {0, 19, 3}; nullopt when it is not a dotted version of up to four numbers.
+std::optional<std::vector<int>> parse_version(const std::string& text) {
+  std::vector<int> out;
+  for (const auto& part : [&] {
+         std::vector<std::string> v;
+         std::stringstream ss(text);
+         std::string item;
+         while (std::getline(ss, item, '.')) v.push_back(item);
+         return v;
+       }()) {
+    if (part.empty() || part.size() > 6 ||
+        part.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    out.push_back(std::stoi(part));
+  }
+  if (out.empty() || out.size() > 4 || text.back() == '.') return std::nullopt;
+  while (out.size() < 3) out.push_back(0);
+  return out;
+}
+
+// A rank that cannot go on: says why and exits 2 at once. std::_Exit, because the process
+// group's destructor would wait for a collective that a dead peer never finishes.
+[[noreturn]] void distributed_fatal(int rank, int world, const std::string& msg) {
+  std::fprintf(stderr, "gcheck-probe: error: rank %d of %d: %s\n", rank, world, msg.c_str());
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+// --distributed: every rank runs every scenario; rank 0 prints the report; every rank exits
+// with the same code.
+int run_distributed(const std::vector<std::string>& scenarios, const ProbeOptions& opts,
+                    const std::string& device, const DistributedOptions& dopts,
+                    const std::string& format, bool quiet, bool verbose,
+                    const std::string& signature) {
+  DistributedEnv env;
+  if (auto e = read_distributed_env(env)) return usage_error(*e);
+  DeviceInfo dev = select_device(device);
+  std::string error;
+  auto session = DistributedSession::join(env, dopts, dev, error);
+  if (!session) {
+    std::fprintf(stderr, "gcheck-probe: error: %s\n", error.c_str());
+    return 2;
+  }
+  const bool lead = env.rank == 0;
+  const int world = env.world_size;
+  if (lead && !quiet) std::fprintf(stderr, "%s\n%s\n", dev.line.c_str(), session->line().c_str());
+  std::string mismatch;
+  if (auto f = session->agree_options(signature, mismatch)) distributed_fatal(env.rank, world, *f);
+  if (!mismatch.empty()) {
+    std::fprintf(stderr, "gcheck-probe: error: rank %d of %d: %s\n", env.rank, world,
+                 mismatch.c_str());
+    return 2;
+  }
+  Report report;
+  report.version = GCHECK_VERSION;
+  report.device = dev;
+  report.distributed_line = session->line();
+  report.world_size = world;
+  report.backend = session->backend();
+  size_t i = 0;
+  for (const auto& name : scenarios) {
+    ++i;
+    if (lead && !quiet)
+      std::fprintf(stderr, "[%zu/%zu] %s ...\n", i, scenarios.size(), name.c_str());
+    ScenarioResult r;
+    if (auto f = session->run_scenario(name, opts, r)) distributed_fatal(env.rank, world, *f);
+    if (lead && !quiet)
+      std::fprintf(stderr, "[%zu/%zu] %s: %s (%.2f s)\n", i, scenarios.size(), name.c_str(),
+                   r.verdict.c_str(), r.seconds);
+    report.scenarios.push_back(std::move(r));
+  }
+  bool any_error = false, any_confirmed = false;
+  for (const auto& s : report.scenarios) {
+    any_error |= s.verdict == "ERROR";
+    any_confirmed |= s.verdict == "CONFIRMED";
+  }
+  int code = any_error ? 2 : (any_confirmed ? 1 : 0), agreed = code;
+  if (auto f = session->agree_exit_code(code, agreed)) distributed_fatal(env.rank, world, *f);
+  if (lead) {
+    std::string out = format == "json" ? report_json(report) : report_text(report, verbose);
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
+  }
+  return agreed;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "gcheck-probe: confirm checkpointing hazards on a real run of a small quantized model"};
@@ -214,6 +303,22 @@ int run(int argc, char** argv) {
                  "Write weights, inputs and gradients of each scenario to DIR (parity test)");
   app.add_option("--bench-dequant", bench_dequant_arg,
                  "Time NF4 dequantization of a ROWSxCOLS weight against a device copy");
+  bool distributed = false;
+  double timeout_s = 60;
+  std::string deepspeed;
+  auto* dist_flag = app.add_flag(
+      "--distributed", distributed,
+      "Run the distributed scenarios across the ranks a launcher started (torchrun, or RANK, "
+      "WORLD_SIZE, MASTER_ADDR, MASTER_PORT set by hand); rank 0 reports");
+  app.add_option("--timeout", timeout_s,
+                 "With --distributed: seconds the rendezvous and each collective wait for the "
+                 "other ranks (default 60)")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->needs(dist_flag);
+  app.add_option("--deepspeed", deepspeed,
+                 "With --distributed: the DeepSpeed version whose ZeRO-3 rule zero3-partition "
+                 "emulates (< 0.19.3 or >= 0.19.3; default: both)")
+      ->needs(dist_flag);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -232,6 +337,12 @@ int run(int argc, char** argv) {
   spec.double_quant = !no_double_quant;
 
   if (list) {
+    if (distributed) {
+      for (const auto& n : distributed_scenario_names())
+        std::printf("%-20s %-16s %s\n", n.c_str(), distributed_scenario_rules(n).c_str(),
+                    distributed_scenario_title(n).c_str());
+      return 0;
+    }
     for (const auto& n : scenario_names())
       std::printf("%-20s %-16s %s\n", n.c_str(), scenario_rules(n).c_str(),
                   scenario_title(n).c_str());
@@ -248,14 +359,48 @@ int run(int argc, char** argv) {
   std::vector<std::string> scenarios;
   for (const auto& s : split(scenarios_arg))
     if (std::find(scenarios.begin(), scenarios.end(), s) == scenarios.end()) scenarios.push_back(s);
+  const auto& known_names = distributed ? distributed_scenario_names() : scenario_names();
   for (const auto& s : scenarios) {
     bool known = false;
-    for (const auto& n : scenario_names()) known |= n == s;
+    for (const auto& n : known_names) known |= n == s;
     if (!known) {
       std::string all;
-      for (const auto& n : scenario_names()) all += (all.empty() ? "" : ", ") + n;
-      return usage_error("unknown scenario '" + s + "' (known: " + all + ")");
+      for (const auto& n : known_names) all += (all.empty() ? "" : ", ") + n;
+      return usage_error("unknown scenario '" + s + "'" +
+                         (distributed ? " for --distributed" : "") + " (known: " + all + ")");
     }
+  }
+
+  if (distributed) {
+    for (const auto& [given, name] :
+         {std::pair{!config.empty(), "--config"}, std::pair{!dump.empty(), "--dump"},
+          std::pair{!bench_dequant_arg.empty(), "--bench-dequant"}})
+      if (given) return usage_error(std::string(name) + " is not available with --distributed");
+    if (auto e = validate(spec)) return usage_error(*e);
+    DistributedOptions dopts;
+    dopts.timeout_s = timeout_s;
+    if (!deepspeed.empty()) {
+      auto v = parse_version(deepspeed);
+      if (!v)
+        return usage_error("--deepspeed wants a version such as 0.19.3, got '" + deepspeed + "'");
+      dopts.zero3 = *v < std::vector<int>{0, 19, 3} ? Zero3Rules::Old : Zero3Rules::Fixed;
+    }
+    // What every rank must agree on: the command line less the options that only shape this
+    // rank's own output (rank 0 reports; the others may be quiet).
+    std::string signature;
+    for (int k = 1; k < argc; ++k) {
+      std::string a = argv[k];
+      if (a == "--quiet" || a == "-q" || a == "--verbose" || a == "-v" ||
+          a.rfind("--format=", 0) == 0)
+        continue;
+      if (a == "--format") {
+        ++k;
+        continue;
+      }
+      signature += a + '\x1f';
+    }
+    return run_distributed(scenarios.empty() ? distributed_scenario_names() : scenarios, opts,
+                           device, dopts, format, quiet, verbose, signature);
   }
 
   Report report;

@@ -18,12 +18,19 @@ namespace {
 // DeepSpeed ZeRO-3's pre-backward hook: an identity on a submodule's output whose backward
 // gathers the submodule's parameters again before their gradients are computed.
 struct Zero3Gather {
-  std::vector<std::pair<at::Tensor, at::Tensor>> params;  // (parameter, full data)
+  struct Entry {
+    at::Tensor param;
+    at::Tensor part;  // this rank's partition
+    std::vector<int64_t> shape;
+    std::string name;
+  };
+  std::vector<Entry> params;
+  const Zero3Partitioner* partitioner = nullptr;  // owned by the model, which outlives the step
   void gather() const {
-    for (const auto& [p, full] : params) p.set_data(full);
+    for (const auto& e : params) e.param.set_data(partitioner->gather(e.part, e.shape, e.name));
   }
   void release() const {
-    for (const auto& [p, full] : params) p.set_data(at::empty({0}, full.options()));
+    for (const auto& e : params) e.param.set_data(at::empty({0}, e.part.options()));
   }
 };
 
@@ -65,6 +72,9 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t rep) {
 
 Model::Model(const ModelSpec& spec, uint64_t seed, at::Device device, bool second_adapter)
     : spec_(spec), device_(device) {
+  zero3_partitioner_.partition = [](const at::Tensor& full) { return full; };
+  zero3_partitioner_.gather = [](const at::Tensor& part, at::IntArrayRef shape,
+                                 const std::string&) { return part.view(shape); };
   c10::NoGradGuard no_grad;
   spec_.lora_dropout = std::max(0.0, spec_.lora_dropout);  // "not given" is no dropout
   spec_.attention_dropout = std::max(0.0, spec_.attention_dropout);
@@ -202,34 +212,42 @@ std::vector<std::pair<std::string, at::Tensor>> Model::named_tensors() const {
 // ------------------------------------------------------------------------------
 
 void Model::zero3_partition_all() {
+  zero3_forward_done_ = false;
   for (auto& p : params_) {
     if (p.trainable()) continue;  // trainable parameters are saved detached: immune (see README)
     auto full = p.t.detach().clone();
-    zero3_full_[p.t.unsafeGetTensorImpl()] = full;
+    zero3_parts_[p.t.unsafeGetTensorImpl()] =
+        Zero3Part{full, zero3_partitioner_.partition(full), p.name};
     p.t.set_data(at::empty({0}, full.options()));
   }
 }
 
 void Model::zero3_restore_all() {
   for (auto& p : params_) {
-    auto it = zero3_full_.find(p.t.unsafeGetTensorImpl());
-    if (it != zero3_full_.end()) p.t.set_data(it->second);
+    auto it = zero3_parts_.find(p.t.unsafeGetTensorImpl());
+    if (it != zero3_parts_.end()) p.t.set_data(it->second.full);
   }
-  zero3_full_.clear();
+  zero3_parts_.clear();
+  zero3_forward_done_ = false;
 }
 
 at::Tensor Model::zero3_scope(const std::vector<int>& ps, const std::function<at::Tensor()>& f,
                               const StepConfig& cfg) {
   if (!cfg.zero3) return f();
   auto g = std::make_shared<Zero3Gather>();
+  g->partitioner = &zero3_partitioner_;
   for (int i : ps) {
-    auto it = zero3_full_.find(params_[i].t.unsafeGetTensorImpl());
-    if (it != zero3_full_.end()) g->params.emplace_back(params_[i].t, it->second);
+    auto it = zero3_parts_.find(params_[i].t.unsafeGetTensorImpl());
+    if (it != zero3_parts_.end())
+      g->params.push_back(Zero3Gather::Entry{params_[i].t, it->second.part,
+                                             it->second.full.sizes().vec(), it->second.name});
   }
   if (g->params.empty()) return f();
   g->gather();  // pre-forward hook: all-gather
   at::Tensor y = f();
-  g->release();  // post-forward hook: partition again (param.data = empty(0))
+  // post-forward hook: partition again (param.data = empty(0)); DeepSpeed >= 0.19.3 keeps
+  // frozen parameters gathered while a checkpoint recomputes (the forward has ended then).
+  if (!(cfg.zero3_keep_frozen_in_recompute && zero3_forward_done_)) g->release();
   if (y.requires_grad()) y = PreBackwardGather::apply(y, g);
   return y;
 }
@@ -256,7 +274,7 @@ at::Tensor Model::linear(const Linear& l, const at::Tensor& x, int adapter, cons
     y = zero3_scope(
         {l.dense}, [&] { return at::linear(x, params_[l.dense].t); }, cfg);
   }
-  if (l.adapters.empty()) return y;
+  if (l.adapters.empty() || cfg.disable_adapters) return y;
   const auto& ad = l.adapters[static_cast<size_t>(adapter) % l.adapters.size()];
   double p = spec_.lora_dropout;
   auto xd = (p > 0 && cfg.train) ? at::dropout(x, p, true) : x;
@@ -327,8 +345,9 @@ at::Tensor Model::layer_forward(int64_t i, const at::Tensor& x, const StepConfig
   return residual + mlp;
 }
 
-at::Tensor Model::loss(const at::Tensor& ids, const StepConfig& cfg, StepState& st) {
+at::Tensor Model::logits(const at::Tensor& ids, const StepConfig& cfg, StepState& st) {
   const auto& s = spec_.sizes;
+  zero3_forward_done_ = false;
   st.layer_calls.assign(static_cast<size_t>(s.layers), 0);
   st.active_adapter.assign(static_cast<size_t>(s.layers), 0);
   st.cache.assign(static_cast<size_t>(s.layers), {});
@@ -352,11 +371,26 @@ at::Tensor Model::loss(const at::Tensor& ids, const StepConfig& cfg, StepState& 
     h = fn({h})[0];
   }
   h = rmsnorm(final_norm_, h, cfg);
-  auto logits = zero3_scope(
+  auto out = zero3_scope(
       {head_}, [&] { return at::linear(h, params_[head_].t); }, cfg);
+  zero3_forward_done_ = true;
+  return out;
+}
+
+at::Tensor Model::loss(const at::Tensor& ids, const StepConfig& cfg, StepState& st) {
+  const auto& s = spec_.sizes;
+  auto logits = this->logits(ids, cfg, st);
   auto shift_logits = logits.narrow(1, 0, s.seq - 1).contiguous().view({-1, s.vocab});
   auto shift_labels = ids.narrow(1, 1, s.seq - 1).contiguous().view({-1});
   return at::cross_entropy_loss(shift_logits, shift_labels);
+}
+
+at::Tensor Model::sequence_logps(const at::Tensor& ids, const StepConfig& cfg, StepState& st) {
+  const auto& s = spec_.sizes;
+  auto logits = this->logits(ids, cfg, st);
+  auto logp = at::log_softmax(logits.narrow(1, 0, s.seq - 1), -1);
+  auto labels = ids.narrow(1, 1, s.seq - 1).unsqueeze(-1);
+  return logp.gather(-1, labels).squeeze(-1).mean(-1);
 }
 
 }  // namespace gprobe

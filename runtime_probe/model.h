@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +53,22 @@ struct StepConfig {
   bool share_kv = false;        // the last layer reuses layer 0's K/V, passed by keyword
   bool switch_adapter = false;  // each layer call switches the active adapter (set_adapter)
   bool train = true;            // dropout active
+  bool disable_adapters = false;  // PEFT disable_adapter(): the frozen base alone (RL reference)
+  // ZeRO-3 as DeepSpeed >= 0.19.3: frozen parameters gathered during a recomputation stay
+  // gathered until the step ends instead of being released after each submodule.
+  bool zero3_keep_frozen_in_recompute = false;
+};
+
+// How the ZeRO-3 emulation splits and rebuilds a frozen parameter. The default (one process)
+// keeps the whole tensor as the "partition" and hands it back as the gathered one; the
+// distributed probe gives each rank an equal slice of the flattened, padded data and rebuilds
+// it with an all-gather across ranks, as DeepSpeed does.
+struct Zero3Partitioner {
+  // This rank's partition of `full`.
+  std::function<at::Tensor(const at::Tensor& full)> partition;
+  // The full data (shape `shape`) from this rank's partition; `name` names the parameter.
+  std::function<at::Tensor(const at::Tensor& part, at::IntArrayRef shape, const std::string& name)>
+      gather;
 };
 
 // Per-step state that the scenarios inspect or that must be reset between runs.
@@ -78,18 +95,23 @@ class Model {
 
   // Forward and loss (mean next-token cross entropy). `state` is reset first.
   at::Tensor loss(const at::Tensor& ids, const StepConfig& cfg, StepState& state);
+  // Forward and the mean log-probability of each sequence's next tokens, [batch] (the
+  // length-normalized sequence log-probabilities of preference losses). `state` is reset first.
+  at::Tensor sequence_logps(const at::Tensor& ids, const StepConfig& cfg, StepState& state);
 
   // Every tensor that defines the model (parameters and quantized buffers), named.
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() const;
 
-  // ZeRO-3 emulation: the full data of every frozen parameter while it is partitioned.
+  // ZeRO-3 emulation: every frozen parameter partitioned (released) until restored.
   void zero3_partition_all();
   void zero3_restore_all();
+  void set_zero3_partitioner(Zero3Partitioner p) { zero3_partitioner_ = std::move(p); }
 
  private:
   at::Tensor linear(const Linear& l, const at::Tensor& x, int adapter, const StepConfig& cfg);
   at::Tensor rmsnorm(int w, const at::Tensor& x, const StepConfig& cfg);
   at::Tensor layer_forward(int64_t i, const at::Tensor& x, const StepConfig& cfg, StepState& state);
+  at::Tensor logits(const at::Tensor& ids, const StepConfig& cfg, StepState& state);
   int add_param(const std::string& name, at::Tensor t, bool trainable);
   Linear make_linear(const std::string& name, const std::string& short_name, int64_t out,
                      int64_t in, bool second_adapter);
@@ -104,7 +126,14 @@ class Model {
   int embed_ = -1, final_norm_ = -1, head_ = -1;
   std::vector<Layer> layers_;
   at::Tensor cos_, sin_;                          // rotary tables [2 * seq, head_dim]
-  std::map<const void*, at::Tensor> zero3_full_;  // TensorImpl -> full data
+  struct Zero3Part {
+    at::Tensor full;  // kept only to restore the model after the step, never read in it
+    at::Tensor part;  // this rank's partition
+    std::string name;
+  };
+  std::map<const void*, Zero3Part> zero3_parts_;  // TensorImpl -> its partition
+  Zero3Partitioner zero3_partitioner_;
+  bool zero3_forward_done_ = false;  // the step's forward has ended: a forward now recomputes
 };
 
 }  // namespace gprobe

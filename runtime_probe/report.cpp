@@ -19,6 +19,7 @@ std::string report_text(const Report& r, bool verbose) {
   std::string out;
   out += fmt::format("gcheck-probe {} (LibTorch {})\n{}\n", r.version, r.device.torch_version,
                      r.device.line);
+  if (!r.distributed_line.empty()) out += r.distributed_line + "\n";
   if (r.with_config) {
     out += fmt::format("config: {}\n", r.config_file);
     for (const auto& n : r.config_notes) out += "  " + n + "\n";
@@ -74,6 +75,9 @@ std::string report_json(const Report& r) {
   j["warmup_seconds"] = r.warmup_seconds;
   j["device_line"] = r.device.line;
   j["torch_version"] = r.device.torch_version;
+  if (!r.distributed_line.empty())
+    j["distributed"] = {
+        {"world_size", r.world_size}, {"backend", r.backend}, {"line", r.distributed_line}};
   j["scenarios"] = nlohmann::json::array();
   for (const auto& s : r.scenarios) {
     nlohmann::json js{{"name", s.name},   {"verdict", s.verdict}, {"summary", s.summary},

@@ -27,6 +27,10 @@ struct Report {
   bool with_config = false;
   std::string config_file;
   std::vector<std::string> config_notes;  // how the model was derived from the config
+  // --distributed: the ranks and the group ("" for a single process)
+  std::string distributed_line;
+  int world_size = 0;
+  std::string backend;
 };
 
 std::string report_text(const Report& r, bool verbose);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "runtime_probe/checkpoint.h"
+#include "runtime_probe/compare.h"
 #include "runtime_probe/ddp.h"
 #include "runtime_probe/device.h"
 #include "runtime_probe/model.h"
@@ -20,42 +21,6 @@
 #include "runtime_probe/torch_compat.h"
 
 namespace gprobe {
-
-namespace {
-
-namespace ag = torch::autograd;
-
-enum class GradMode { Backward, AutogradGrad, BackwardInputs };
-
-const char* grad_mode_name(GradMode g) {
-  switch (g) {
-    case GradMode::Backward:
-      return "backward";
-    case GradMode::AutogradGrad:
-      return "grad";
-    case GradMode::BackwardInputs:
-      return "backward_inputs";
-  }
-  return "?";
-}
-
-// One training step's outcome.
-struct Step {
-  std::optional<std::string> error;
-  std::vector<std::string> warnings;
-  std::map<std::string, at::Tensor> grads;  // trainable parameter name -> gradient (or undefined)
-  std::vector<int64_t> layer_calls;
-  double loss = 0;
-};
-
-// What one run did, for the parity dump.
-struct RunRecord {
-  std::string mode;
-  StepConfig cfg;
-  GradMode grad_mode = GradMode::Backward;
-  int ddp_find_unused = -1;  // -1: no DDP
-  Step step;
-};
 
 std::string first_line(const std::string& s) {
   auto nl = s.find('\n');
@@ -69,7 +34,7 @@ bool is_out_of_memory(const std::string& msg) {
 }
 
 // "torch.Size([2, 4, 16, 16])" after `key` in a CheckpointError, as "[2, 4, 16, 16]".
-std::string shape_after(const std::string& s, const std::string& key, size_t from) {
+static std::string shape_after(const std::string& s, const std::string& key, size_t from) {
   auto k = s.find(key, from);
   if (k == std::string::npos) return "";
   auto b = s.find("torch.Size(", k);
@@ -101,13 +66,144 @@ std::string short_error(const std::string& s) {
                                                : line.substr(0, 160) + " ...";
 }
 
-std::string fmt_num(double v, int prec = 3) {
+std::string fmt_num(double v, int prec) {
   std::ostringstream o;
   if (std::isinf(v)) return "inf";
   o.precision(prec);
   o << v;
   return o.str();
 }
+
+ModeResult compare_step(const std::string& name, const std::string& description, const Step& ref,
+                        const Step& run, double tolerance) {
+  ModeResult mr;
+  mr.name = name;
+  mr.description = description;
+  mr.error = run.error;
+  mr.warnings = run.warnings;
+  if (!run.layer_calls.empty()) {
+    int64_t mx = *std::max_element(run.layer_calls.begin(), run.layer_calls.end());
+    mr.metrics["forward_calls_per_layer"] = static_cast<double>(mx);
+    for (size_t i = 0; i < run.layer_calls.size(); ++i)
+      mr.metrics["forward_calls_layer_" + std::to_string(i)] =
+          static_cast<double>(run.layer_calls[i]);
+  }
+  if (run.error) {
+    mr.hazard = true;
+    mr.finding = "raised: " + short_error(*run.error);
+    return mr;
+  }
+  for (const auto& [pname, rg] : ref.grads) {
+    ParamStat ps;
+    ps.name = pname;
+    auto it = run.grads.find(pname);
+    at::Tensor g = it == run.grads.end() ? at::Tensor() : it->second;
+    ps.ref_has_grad = rg.defined();
+    ps.has_grad = g.defined();
+    auto rd = rg.defined() ? rg.to(at::kDouble) : at::Tensor();
+    auto gd = g.defined() ? g.to(at::kDouble) : at::Tensor();
+    ps.ref_norm = rd.defined() ? rd.norm().item<double>() : 0.0;
+    ps.norm = gd.defined() ? gd.norm().item<double>() : 0.0;
+    ps.all_zero = !gd.defined() || ps.norm == 0.0;
+    if (rd.defined() && gd.defined()) {
+      double diff = (gd - rd).norm().item<double>();
+      ps.rel_err = ps.ref_norm > 0 ? diff / ps.ref_norm : (diff > 0 ? INFINITY : 0.0);
+      double denom = ps.ref_norm * ps.norm;
+      ps.cosine = denom > 0 ? (gd * rd).sum().item<double>() / denom : (diff == 0 ? 1.0 : 0.0);
+    } else if (rd.defined() || gd.defined()) {
+      double n = rd.defined() ? ps.ref_norm : ps.norm;
+      ps.rel_err = n > 0 ? (rd.defined() ? 1.0 : INFINITY) : 0.0;
+      ps.cosine = n > 0 ? 0.0 : 1.0;
+    }
+    bool ref_nonzero = ps.ref_norm > 0;
+    ps.differs = ps.rel_err > tolerance || (ref_nonzero && ps.all_zero);
+    if (ref_nonzero && ps.all_zero) mr.missing++;
+    if (ps.differs) mr.differing++;
+    if (std::isfinite(ps.rel_err))
+      mr.max_rel_err = std::max(mr.max_rel_err, ps.rel_err);
+    else
+      mr.max_rel_err = INFINITY;
+    mr.min_cosine = std::min(mr.min_cosine, ps.cosine);
+    mr.params.push_back(ps);
+  }
+  size_t n = mr.params.size();
+  if (mr.differing > 0) {
+    mr.hazard = true;
+    std::ostringstream f;
+    if (mr.missing > 0) {
+      double missing_norm = 0;
+      for (const auto& p : mr.params)
+        if (p.ref_norm > 0 && p.all_zero) missing_norm += p.ref_norm * p.ref_norm;
+      f << mr.missing << "/" << n << " trainable gradients missing or zero (reference norm "
+        << fmt_num(std::sqrt(missing_norm)) << ")";
+      if (mr.differing > mr.missing) f << ", ";
+    }
+    if (mr.differing > mr.missing) f << (mr.differing - mr.missing) << "/" << n << " differ";
+    f << " (max rel err " << fmt_num(mr.max_rel_err) << ", min cosine " << fmt_num(mr.min_cosine)
+      << ")";
+    mr.finding = f.str();
+  } else {
+    mr.finding = "matches the reference (" + std::to_string(n) + " gradients, max rel err " +
+                 fmt_num(mr.max_rel_err) + ")";
+  }
+  return mr;
+}
+
+// The usual verdict: CONFIRMED when some mode departs from the reference.
+void verdict_from_modes(ScenarioResult& res) {
+  if (res.verdict == "ERROR") return;
+  std::vector<std::string> bad, good;
+  double max_err = 0;
+  for (const auto& m : res.modes) {
+    if (m.hazard)
+      bad.push_back(m.name + ": " + m.finding);
+    else {
+      good.push_back(m.name);
+      max_err = std::max(max_err, m.max_rel_err);
+    }
+  }
+  std::string s;
+  for (const auto& b : bad) s += (s.empty() ? "" : "; ") + b;
+  if (!bad.empty()) {
+    res.verdict = "CONFIRMED";
+    if (!good.empty()) {
+      s += "; matching the reference: ";
+      for (size_t i = 0; i < good.size(); ++i) s += (i ? ", " : "") + good[i];
+    }
+  } else {
+    res.verdict = "REFUTED";
+    s = "every mode matches the no-checkpoint reference (" + std::to_string(good.size()) +
+        " modes, max rel err " + fmt_num(max_err) + ")";
+  }
+  res.summary = s;
+}
+
+namespace {
+
+namespace ag = torch::autograd;
+
+enum class GradMode { Backward, AutogradGrad, BackwardInputs };
+
+const char* grad_mode_name(GradMode g) {
+  switch (g) {
+    case GradMode::Backward:
+      return "backward";
+    case GradMode::AutogradGrad:
+      return "grad";
+    case GradMode::BackwardInputs:
+      return "backward_inputs";
+  }
+  return "?";
+}
+
+// What one run did, for the parity dump.
+struct RunRecord {
+  std::string mode;
+  StepConfig cfg;
+  GradMode grad_mode = GradMode::Backward;
+  int ddp_find_unused = -1;  // -1: no DDP
+  Step step;
+};
 
 std::string mib(double bytes) {
   return fmt_num(bytes / (1024.0 * 1024.0), 3) + " MiB";
@@ -185,77 +281,7 @@ class Probe {
 
   ModeResult compare(const std::string& name, const std::string& description, const Step& ref,
                      const Step& run) {
-    ModeResult mr;
-    mr.name = name;
-    mr.description = description;
-    mr.error = run.error;
-    mr.warnings = run.warnings;
-    if (!run.layer_calls.empty()) {
-      int64_t mx = *std::max_element(run.layer_calls.begin(), run.layer_calls.end());
-      mr.metrics["forward_calls_per_layer"] = static_cast<double>(mx);
-      for (size_t i = 0; i < run.layer_calls.size(); ++i)
-        mr.metrics["forward_calls_layer_" + std::to_string(i)] =
-            static_cast<double>(run.layer_calls[i]);
-    }
-    if (run.error) {
-      mr.hazard = true;
-      mr.finding = "raised: " + short_error(*run.error);
-      return mr;
-    }
-    for (const auto& [pname, rg] : ref.grads) {
-      ParamStat ps;
-      ps.name = pname;
-      auto it = run.grads.find(pname);
-      at::Tensor g = it == run.grads.end() ? at::Tensor() : it->second;
-      ps.ref_has_grad = rg.defined();
-      ps.has_grad = g.defined();
-      auto rd = rg.defined() ? rg.to(at::kDouble) : at::Tensor();
-      auto gd = g.defined() ? g.to(at::kDouble) : at::Tensor();
-      ps.ref_norm = rd.defined() ? rd.norm().item<double>() : 0.0;
-      ps.norm = gd.defined() ? gd.norm().item<double>() : 0.0;
-      ps.all_zero = !gd.defined() || ps.norm == 0.0;
-      if (rd.defined() && gd.defined()) {
-        double diff = (gd - rd).norm().item<double>();
-        ps.rel_err = ps.ref_norm > 0 ? diff / ps.ref_norm : (diff > 0 ? INFINITY : 0.0);
-        double denom = ps.ref_norm * ps.norm;
-        ps.cosine = denom > 0 ? (gd * rd).sum().item<double>() / denom : (diff == 0 ? 1.0 : 0.0);
-      } else if (rd.defined() || gd.defined()) {
-        double n = rd.defined() ? ps.ref_norm : ps.norm;
-        ps.rel_err = n > 0 ? (rd.defined() ? 1.0 : INFINITY) : 0.0;
-        ps.cosine = n > 0 ? 0.0 : 1.0;
-      }
-      bool ref_nonzero = ps.ref_norm > 0;
-      ps.differs = ps.rel_err > opts.tolerance || (ref_nonzero && ps.all_zero);
-      if (ref_nonzero && ps.all_zero) mr.missing++;
-      if (ps.differs) mr.differing++;
-      if (std::isfinite(ps.rel_err))
-        mr.max_rel_err = std::max(mr.max_rel_err, ps.rel_err);
-      else
-        mr.max_rel_err = INFINITY;
-      mr.min_cosine = std::min(mr.min_cosine, ps.cosine);
-      mr.params.push_back(ps);
-    }
-    size_t n = mr.params.size();
-    if (mr.differing > 0) {
-      mr.hazard = true;
-      std::ostringstream f;
-      if (mr.missing > 0) {
-        double missing_norm = 0;
-        for (const auto& p : mr.params)
-          if (p.ref_norm > 0 && p.all_zero) missing_norm += p.ref_norm * p.ref_norm;
-        f << mr.missing << "/" << n << " trainable gradients missing or zero (reference norm "
-          << fmt_num(std::sqrt(missing_norm)) << ")";
-        if (mr.differing > mr.missing) f << ", ";
-      }
-      if (mr.differing > mr.missing) f << (mr.differing - mr.missing) << "/" << n << " differ";
-      f << " (max rel err " << fmt_num(mr.max_rel_err) << ", min cosine " << fmt_num(mr.min_cosine)
-        << ")";
-      mr.finding = f.str();
-    } else {
-      mr.finding = "matches the reference (" + std::to_string(n) + " gradients, max rel err " +
-                   fmt_num(mr.max_rel_err) + ")";
-    }
-    return mr;
+    return compare_step(name, description, ref, run, opts.tolerance);
   }
 
   // --- parity dump ------------------------------------------------------------------------------
@@ -400,34 +426,7 @@ class Probe {
     return true;
   }
 
-  // The usual verdict: CONFIRMED when some mode departs from the reference.
-  void verdict_from_modes() {
-    if (res.verdict == "ERROR") return;
-    std::vector<std::string> bad, good;
-    double max_err = 0;
-    for (const auto& m : res.modes) {
-      if (m.hazard)
-        bad.push_back(m.name + ": " + m.finding);
-      else {
-        good.push_back(m.name);
-        max_err = std::max(max_err, m.max_rel_err);
-      }
-    }
-    std::string s;
-    for (const auto& b : bad) s += (s.empty() ? "" : "; ") + b;
-    if (!bad.empty()) {
-      res.verdict = "CONFIRMED";
-      if (!good.empty()) {
-        s += "; matching the reference: ";
-        for (size_t i = 0; i < good.size(); ++i) s += (i ? ", " : "") + good[i];
-      }
-    } else {
-      res.verdict = "REFUTED";
-      s = "every mode matches the no-checkpoint reference (" + std::to_string(good.size()) +
-          " modes, max rel err " + fmt_num(max_err) + ")";
-    }
-    res.summary = s;
-  }
+  void verdict_from_modes() { gprobe::verdict_from_modes(res); }
 
   ModelSpec base_spec() const { return opts.model; }
 };
