@@ -20,9 +20,12 @@ void check(const Setup& s, Context& cx) {
   if (!cx.multi_process(s)) return;
   cx.report(kGC303, where(s, {&s.use_reentrant.why, &s.trainer.why}),
             fmt::format("{} training with QLoRA ({}) and reentrant checkpointing ({}) on more than "
-                        "one GPU: the policy and reference passes touch the same checkpointed "
-                        "parameters in several reentrant backwards per step, which DDP rejects "
-                        "(\"marked ready twice\"); Axolotl refuses the combination (\"The "
+                        "one GPU: the policy's passes (chosen and rejected) run the same "
+                        "checkpointed parameters through several reentrant backwards per step; "
+                        "DDP raises \"Expected to mark a variable ready only once\" with "
+                        "find_unused_parameters=True, and with False it reduces after the first "
+                        "backward and ignores the rest: silently wrong gradients that differ "
+                        "between the ranks. Axolotl refuses the combination (\"The "
                         "`use_reentrant: True` implementation of gradient checkpointing is not "
                         "supported for distributed RL training with QLoRA\")",
                         s.trainer.known() ? *s.trainer : "RL", wording::source(s.adapter),
