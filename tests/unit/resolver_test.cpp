@@ -75,6 +75,7 @@ Resolved resolve_text(const std::string& text, std::vector<std::pair<std::string
   return r;
 }
 
+#if GCHECK_HAVE_PYTHON
 // A Python script resolved like a config (the Python front end is optional in the build).
 Resolved resolve_script(const std::string& text, std::vector<std::pair<std::string, std::string>> assume = {}) {
   TempDir dir;
@@ -91,6 +92,8 @@ Resolved resolve_script(const std::string& text, std::vector<std::pair<std::stri
   }
   return r;
 }
+
+#endif
 
 std::string first_row(const std::vector<Origin>& why) {
   for (const auto& o : why)
