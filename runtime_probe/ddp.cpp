@@ -174,6 +174,11 @@ struct Group::Impl {
   std::string backend;
   std::chrono::milliseconds timeout{60000};
   std::optional<std::string> failure;
+#if defined(GPROBE_HAVE_NCCL)
+  // Shut down before it is destroyed (else NCCL warns that destroy_process_group() was not
+  // called and may leak its communicators).
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
 
   [[noreturn]] void fail(const std::string& what, const std::string& detail,
                          std::chrono::steady_clock::time_point t0) {
@@ -211,7 +216,17 @@ struct Group::Impl {
 };
 
 Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Group::~Group() = default;
+Group::~Group() {
+#if defined(GPROBE_HAVE_NCCL)
+  if (impl_ && impl_->nccl && !impl_->failure) {
+    try {
+      impl_->nccl->shutdown();
+    } catch (const std::exception&) {
+      // Leaving anyway: the process exits next.
+    }
+  }
+#endif
+}
 int Group::rank() const {
   return impl_->rank;
 }
@@ -323,8 +338,8 @@ std::unique_ptr<Group> connect_group(const GroupOptions& o, std::string& error) 
       using N = c10d::ProcessGroupNCCL;
       auto opts = N::Options::create();
       opts->timeout = o.timeout;
-      impl->pg = as_process_group(c10::make_intrusive<N>(impl->store, o.rank, o.world_size, opts),
-                                  impl->store, o.rank, o.world_size, true);
+      impl->nccl = c10::make_intrusive<N>(impl->store, o.rank, o.world_size, opts);
+      impl->pg = as_process_group(impl->nccl, impl->store, o.rank, o.world_size, true);
       impl->backend = "nccl";
 #else
       error = "this gcheck-probe was built without NCCL (LibTorch's NCCL headers and nccl.h)";
