@@ -21,6 +21,12 @@ pkgs=("${core[@]}")
 if [ "${GCHECK_MINIMAL:-0}" != 1 ]; then pkgs+=("${optional[@]}"); fi
 missing=()
 for p in "${pkgs[@]}"; do
+  # A Node.js from another source (e.g. NodeSource) ships its own npm and conflicts with
+  # Debian's nodejs/npm packages: any working npm on PATH will do for fetching the grammar.
+  if { [ "$p" = nodejs ] || [ "$p" = npm ]; } && command -v npm >/dev/null 2>&1 \
+     && command -v node >/dev/null 2>&1; then
+    continue
+  fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
