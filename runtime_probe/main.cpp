@@ -5,12 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -303,6 +306,12 @@ int run(int argc, char** argv) {
                  "Write weights, inputs and gradients of each scenario to DIR (parity test)");
   app.add_option("--bench-dequant", bench_dequant_arg,
                  "Time NF4 dequantization of a ROWSxCOLS weight against a device copy");
+  int jobs = 4;
+  app.add_option("--jobs,-j", jobs,
+                 "On CUDA, how many scenarios may run at the same time on their own host threads "
+                 "(default 4; 1: one after another). memory, dropout-rng and ddp-unused always "
+                 "run alone")
+      ->check(CLI::Range(1, 64));
   bool distributed = false;
   double timeout_s = 60;
   std::string deepspeed;
@@ -448,16 +457,46 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  size_t i = 0;
-  for (const auto& name : scenarios) {
-    ++i;
-    if (!quiet) std::fprintf(stderr, "[%zu/%zu] %s ...\n", i, scenarios.size(), name.c_str());
-    ScenarioResult r = run_scenario(name, opts, dev);
-    if (!quiet)
-      std::fprintf(stderr, "[%zu/%zu] %s: %s (%.2f s)\n", i, scenarios.size(), name.c_str(),
-                   r.verdict.c_str(), r.seconds);
-    report.scenarios.push_back(std::move(r));
+  // The scenarios that may share the device run first, on up to --jobs host threads (what
+  // overlaps is mostly their kernel launches and host-side autograd work); then the others
+  // one by one. The report keeps the order asked for.
+  const size_t n = scenarios.size();
+  std::vector<ScenarioResult> results(n);
+  std::vector<size_t> together, alone;
+  for (size_t k = 0; k < n; ++k)
+    (jobs > 1 && may_share_device(scenarios[k], opts, dev) ? together : alone).push_back(k);
+  if (together.size() < 2) {
+    alone.insert(alone.end(), together.begin(), together.end());
+    std::sort(alone.begin(), alone.end());
+    together.clear();
   }
+  std::mutex progress;
+  auto run_one = [&](size_t k, bool shared) {
+    if (!quiet) {
+      std::lock_guard<std::mutex> lock(progress);
+      std::fprintf(stderr, "[%zu/%zu] %s ...\n", k + 1, n, scenarios[k].c_str());
+    }
+    ScenarioResult r = run_scenario(scenarios[k], opts, dev, shared);
+    if (!quiet) {
+      std::lock_guard<std::mutex> lock(progress);
+      std::fprintf(stderr, "[%zu/%zu] %s: %s (%.2f s)\n", k + 1, n, scenarios[k].c_str(),
+                   r.verdict.c_str(), r.seconds);
+    }
+    results[k] = std::move(r);
+  };
+  if (!together.empty()) {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> pool;
+    size_t threads = std::min(together.size(), static_cast<size_t>(jobs));
+    for (size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&] {
+        for (size_t j; (j = next.fetch_add(1)) < together.size();) run_one(together[j], true);
+      });
+    for (auto& th : pool) th.join();
+    release_device_cache(dev);
+  }
+  for (size_t k : alone) run_one(k, false);
+  for (auto& r : results) report.scenarios.push_back(std::move(r));
   for (auto& f : plan.findings) {
     f.verdict = "ERROR";
     f.summary = "the scenario did not run";

@@ -112,9 +112,20 @@ const std::vector<std::string>& scenario_names();
 std::string scenario_rules(const std::string& name);
 std::string scenario_title(const std::string& name);
 
-// Runs one scenario; never throws (a failure becomes an ERROR verdict).
+// Runs one scenario; never throws (a failure becomes an ERROR verdict). `shared`: other
+// scenarios run on the device at the same time (the cached device memory is then left alone).
 ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
-                            const DeviceInfo& dev);
+                            const DeviceInfo& dev, bool shared = false);
+
+// Whether a scenario may run at the same time as others on its own host thread: it reads no
+// device-wide state (allocator statistics, step times) and draws nothing from the global
+// random generators (which every step reseeds and every checkpoint saves and restores). Not
+// memory, not dropout-rng, not ddp-unused (a process group), and none when the user asked
+// for dropout; only on CUDA with a LibTorch whose warning handlers are per thread.
+bool may_share_device(const std::string& name, const ProbeOptions& opts, const DeviceInfo& dev);
+
+// Returns the device's cached memory to the driver (after scenarios that shared it).
+void release_device_cache(const DeviceInfo& dev);
 
 // The NF4 dequantization kernel against a device-to-device copy of the same output size
 // (the bench): returns a printable report.

@@ -712,7 +712,8 @@ void memory(Probe& p) {
         step(k);
         device::synchronize();
         times[k].push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
       } catch (const std::exception& e) {
         results[k].error = error_text(e);
         results[k].finding = "raised: " + short_error(*results[k].error);
@@ -735,9 +736,11 @@ void memory(Probe& p) {
         base_saved = saved;
         base_ms = t;
         base_peak = peak;
-        mr.finding = "saves " + mib(static_cast<int64_t>(saved)) + " for backward, step " +
-                     fmt_num(t) + " ms" +
-                     (dev_index >= 0 ? ", peak " + mib(static_cast<int64_t>(peak)) + " above the model" : "");
+        mr.finding =
+            "saves " + mib(static_cast<int64_t>(saved)) + " for backward, step " + fmt_num(t) +
+            " ms" +
+            (dev_index >= 0 ? ", peak " + mib(static_cast<int64_t>(peak)) + " above the model"
+                            : "");
       } else {
         double saving = base_saved > 0 ? 1.0 - saved / base_saved : 0;
         double overhead = base_ms > 0 ? t / base_ms - 1.0 : 0;
@@ -825,7 +828,7 @@ std::string scenario_title(const std::string& name) {
 }
 
 ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
-                            const DeviceInfo& dev) {
+                            const DeviceInfo& dev, bool shared) {
   install_engine();
   ScenarioResult res;
   res.name = name;
@@ -849,10 +852,25 @@ ScenarioResult run_scenario(const std::string& name, const ProbeOptions& opts,
                               " (try smaller sizes: --layers/--hidden/--seq/--batch)"
                         : first_line(msg);
     }
-    if (dev.cuda) device::empty_cache();
+    if (dev.cuda && !shared) device::empty_cache();
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
+}
+
+bool may_share_device(const std::string& name, const ProbeOptions& opts, const DeviceInfo& dev) {
+#if GPROBE_TORCH_AT_LEAST(2, 0)
+  if (!dev.cuda) return false;
+  if (opts.model.lora_dropout > 0 || opts.model.attention_dropout > 0) return false;
+  return name != "memory" && name != "dropout-rng" && name != "ddp-unused";
+#else
+  (void)name, (void)opts, (void)dev;
+  return false;  // the warning handler of LibTorch 1.x is one for the whole process
+#endif
+}
+
+void release_device_cache(const DeviceInfo& dev) {
+  if (dev.cuda) device::empty_cache();
 }
 
 DeviceInfo select_device(const std::string& requested) {
