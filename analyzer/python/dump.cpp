@@ -6,9 +6,12 @@ namespace gcheck {
 
 namespace {
 
+// line:column of the start, and -line:column of the end when known.
 std::string at(const Location& l) {
   if (!l.known()) return "-";
-  return fmt::format("{}:{}", l.span.begin.line, l.span.begin.column);
+  std::string out = fmt::format("{}:{}", l.span.begin.line, l.span.begin.column);
+  if (l.span.end.known()) out += fmt::format("-{}:{}", l.span.end.line, l.span.end.column);
+  return out;
 }
 
 std::string show(bool v) {
@@ -27,7 +30,8 @@ std::string show(const std::string& v) {
 template <class T>
 void field(std::string& out, const char* name, const Opt<T>& v) {
   if (!v) return;
-  out += fmt::format("fact {} = {} @{} key={}\n", name, show(v->value), at(v->loc), v->key);
+  out += fmt::format("fact {} = {} @{} key={} @{} raw={:?}\n", name, show(v->value), at(v->loc),
+                     v->key, at(v->key_loc), v->raw);
 }
 
 template <class T>
@@ -36,8 +40,12 @@ std::string opt(const std::optional<T>& v) {
 }
 
 std::string call(const CodeCall& c) {
-  return fmt::format("{} @{} order={} scope={}", c.callee, at(c.loc), c.order,
-                     c.scope.empty() ? "<module>" : c.scope);
+  std::string out = fmt::format("{} @{} order={} scope={}", c.callee, at(c.loc), c.order,
+                                c.scope.empty() ? "<module>" : c.scope);
+  for (const auto& g : c.guards) out += fmt::format(" guard={:?}", g);
+  if (!c.bound.empty()) out += fmt::format(" bound={:?}", c.bound);
+  if (!c.subject.empty()) out += fmt::format(" subject={:?}", c.subject);
+  return out;
 }
 
 const char* api_name(CheckpointCallFact::Api a) {
@@ -104,16 +112,22 @@ std::string dump_python_facts(const Facts& f) {
         k.context_fn ? "yes" : "no", opt(k.debug), opt(k.determinism_check), opt(k.early_stop),
         k.keyword_tensors ? "yes@" : "no", k.keyword_tensors ? at(k.keyword_tensors_loc) : "",
         k.in_save_on_cpu ? " in_save_on_cpu@" + at(k.save_on_cpu_loc) : "");
+    out += fmt::format(
+        "  at use_reentrant@{} preserve_rng_state@{} context_fn@{} "
+        "determinism_check@{} early_stop@{}\n",
+        at(k.use_reentrant_loc), at(k.preserve_rng_state_loc), at(k.context_fn_loc),
+        at(k.determinism_check_loc), at(k.early_stop_loc));
   }
   for (const auto& g : c.gc_enables) {
-    out += fmt::format("gc_enable {} receiver={} kwargs={}{} use_reentrant={}\n", call(g.call),
+    out += fmt::format("gc_enable {} receiver={} kwargs={}{} use_reentrant={}@{}\n", call(g.call),
                        g.receiver, g.has_kwargs ? "yes" : "no", g.empty_kwargs ? " (empty)" : "",
-                       opt(g.use_reentrant));
+                       opt(g.use_reentrant), at(g.use_reentrant_loc));
   }
   for (const auto& k : c.kbit_prepares) {
-    out += fmt::format("kbit_prepare {} use_gradient_checkpointing={} kwargs={} use_reentrant={}\n",
-                       call(k.call), opt(k.use_gradient_checkpointing), k.has_kwargs ? "yes" : "no",
-                       opt(k.use_reentrant));
+    out +=
+        fmt::format("kbit_prepare {} use_gradient_checkpointing={} kwargs={} use_reentrant={}@{}\n",
+                    call(k.call), opt(k.use_gradient_checkpointing), k.has_kwargs ? "yes" : "no",
+                    opt(k.use_reentrant), at(k.use_reentrant_loc));
   }
   for (const auto& p : c.peft_wraps) out += "peft_wrap " + call(p) + "\n";
   for (const auto& p : c.input_hooks) out += "input_hook " + call(p) + "\n";
@@ -125,8 +139,8 @@ std::string dump_python_facts(const Facts& f) {
   for (const auto& p : c.autograd_grad) out += "autograd_grad " + call(p) + "\n";
   for (const auto& p : c.nonscalar_backward) out += "nonscalar_backward " + call(p) + "\n";
   for (const auto& d : c.ddps) {
-    out += fmt::format("ddp {} find_unused_parameters={} static_graph={}\n", call(d.call),
-                       opt(d.find_unused_parameters), opt(d.static_graph));
+    out += fmt::format("ddp {} find_unused_parameters={}@{} static_graph={}\n", call(d.call),
+                       opt(d.find_unused_parameters), at(d.find_unused_loc), opt(d.static_graph));
   }
   for (const auto& p : c.compiles) out += "compile " + call(p) + "\n";
   for (const auto& p : c.unsloth_gc) out += "unsloth_gc " + call(p) + "\n";
