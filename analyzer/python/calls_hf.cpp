@@ -69,6 +69,13 @@ Value from_json(const nlohmann::json& j, TSNode at) {
   return v;
 }
 
+// load_in_4bit=True / load_in_8bit=True: the bits they mean.
+struct LoadIn {
+  ReadKeyword kw;
+  int64_t bits;
+};
+constexpr LoadIn kLoadIn[] = {{"load_in_4bit", 4}, {"load_in_8bit", 8}};
+
 bool is_model_class(std::string_view recv) {
   if (recv.find("Tokenizer") != std::string_view::npos ||
       recv.find("Processor") != std::string_view::npos ||
@@ -116,13 +123,12 @@ bool Extractor::hf_call(TSNode call, const Callee& c, const Args& a) {
         sink_.put(f_.use_peft, fact(o.value.b, o.value.node, o.key, "use_peft"));
       else if (o.found)
         sink_.unknown(f_.use_peft, unreadable(o.value, o.key, "use_peft"));
-      for (auto [kw, bits] :
-           {std::pair<std::string_view, int64_t>{"load_in_4bit", 4}, {"load_in_8bit", 8}}) {
+      for (const auto& [kw, bits] : kLoadIn) {
         Option q = option(a, kw);
         if (q.found && q.value.is_bool(true))
-          sink_.put(f_.quant_bits, fact(bits, q.value.node, q.key, std::string(kw)));
+          sink_.put(f_.quant_bits, fact(bits, q.value.node, q.key, std::string(kw.name())));
         else if (q.found && !q.value.known())
-          sink_.unknown(f_.quant_bits, unreadable(q.value, q.key, std::string(kw)));
+          sink_.unknown(f_.quant_bits, unreadable(q.value, q.key, std::string(kw.name())));
       }
       Option mn = option(a, "model_name_or_path");
       if (mn.found && mn.value.kind == Value::Kind::Str)
@@ -225,13 +231,13 @@ void Extractor::training_args_call(TSNode /*call*/, const Callee& c, const Args&
       if (cls == t.config)
         sink_.put(f_.trainer, fact(std::string(t.kind), c.fn, c.fn, std::string(cls)));
   }
-  auto rd_bool = [&](std::string_view kw, Opt<bool>& out) {
+  auto rd_bool = [&](ReadKeyword kw, Opt<bool>& out) {
     Option o = option(a, kw);
     if (!o.found || o.value.kind == Value::Kind::None) return;
     if (o.value.kind == Value::Kind::Bool)
-      sink_.put(out, fact(o.value.b, o.value.node, o.key, std::string(kw)));
+      sink_.put(out, fact(o.value.b, o.value.node, o.key, std::string(kw.name())));
     else
-      sink_.unknown(out, unreadable(o.value, o.key, std::string(kw)));
+      sink_.unknown(out, unreadable(o.value, o.key, std::string(kw.name())));
   };
   rd_bool("gradient_checkpointing", f_.gradient_checkpointing);
   rd_bool("ddp_find_unused_parameters", f_.ddp_find_unused_parameters);
@@ -424,16 +430,15 @@ void Extractor::gc_enable_call(TSNode call, const Callee& c, const Args& a) {
 void Extractor::quantization_call(TSNode call, const Args& a, std::string_view cls) {
   (void)call;
   if (cls == "BitsAndBytesConfig") {
-    for (auto [kw, bits] :
-         {std::pair<std::string_view, int64_t>{"load_in_4bit", 4}, {"load_in_8bit", 8}}) {
+    for (const auto& [kw, bits] : kLoadIn) {
       Option q = option(a, kw);
       if (!q.found) continue;
       if (q.value.is_bool(true))
         sink_.put(f_.quant_bits,
-                  fact(bits, q.value.node, q.key, "BitsAndBytesConfig." + std::string(kw)));
+                  fact(bits, q.value.node, q.key, "BitsAndBytesConfig." + std::string(kw.name())));
       else if (!q.value.known())
         sink_.unknown(f_.quant_bits,
-                      unreadable(q.value, q.key, "BitsAndBytesConfig." + std::string(kw)));
+                      unreadable(q.value, q.key, "BitsAndBytesConfig." + std::string(kw.name())));
     }
     return;
   }
@@ -472,14 +477,13 @@ void Extractor::from_pretrained_call(TSNode call, const Callee& c, const Args& a
       sink_.unknown(f_.model_name,
                     unreadable(name.value, name.key, "pretrained_model_name_or_path"));
   }
-  for (auto [kw, bits] :
-       {std::pair<std::string_view, int64_t>{"load_in_4bit", 4}, {"load_in_8bit", 8}}) {
+  for (const auto& [kw, bits] : kLoadIn) {
     Option q = option(a, kw);
     if (!q.found) continue;
     if (q.value.is_bool(true))
-      sink_.put(f_.quant_bits, fact(bits, q.value.node, q.key, std::string(kw)));
+      sink_.put(f_.quant_bits, fact(bits, q.value.node, q.key, std::string(kw.name())));
     else if (!q.value.known())
-      sink_.unknown(f_.quant_bits, unreadable(q.value, q.key, std::string(kw)));
+      sink_.unknown(f_.quant_bits, unreadable(q.value, q.key, std::string(kw.name())));
   }
   if (Option q = option(a, "quantization_config"); q.found && q.value.kind != Value::Kind::None) {
     TSNode expr = field(ts_node_parent(q.key), y.f_value);

@@ -204,9 +204,10 @@ void Extractor::lora_options(const Args& a, const Callee* c) {
     }
     return true;
   };
-  for (std::string_view kw :
-       {"target_modules", "modules_to_save", "lora_target_modules", "lora_modules_to_save"}) {
-    Option o = option(a, kw, c);
+  for (ReadKeyword rk : {ReadKeyword("target_modules"), ReadKeyword("modules_to_save"),
+                         ReadKeyword("lora_target_modules"), ReadKeyword("lora_modules_to_save")}) {
+    std::string_view kw = rk.name();
+    Option o = option(a, rk, c);
     if (!o.found || o.value.kind == Value::Kind::None) continue;
     std::vector<std::string> mods;
     if (!names(o.value, mods)) {

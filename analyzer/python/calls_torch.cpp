@@ -60,8 +60,9 @@ void Extractor::read_checkpoint_options(CheckpointCallFact& fc, const Args& a, c
                                         const Value* bound) {
   // Options come from the call's keywords, a **dict the file spells out, a partial the callee
   // is bound to, or (apply_activation_checkpointing) the partial it is given.
-  auto find = [&](std::string_view name) -> Option {
-    Option o = option(a, name, c);
+  auto find = [&](ReadKeyword kw) -> Option {
+    std::string_view name = kw;
+    Option o = option(a, kw, c);
     if (o.found || !bound) return o;
     for (size_t i = 0; i < bound->keys.size(); ++i) {
       if (bound->keys[i].s == name) {
@@ -72,14 +73,14 @@ void Extractor::read_checkpoint_options(CheckpointCallFact& fc, const Args& a, c
     }
     return o;
   };
-  auto read_bool = [&](std::string_view name, std::optional<bool>& out, Location* at) {
+  auto read_bool = [&](ReadKeyword name, std::optional<bool>& out, Location* at) {
     Option o = find(name);
     if (!o.found) return false;
     if (at) *at = loc(o.key);
     if (o.value.kind == Value::Kind::Bool)
       out = o.value.b;
     else if (o.value.kind != Value::Kind::None)
-      sink_.unreadable(unreadable(o.value, o.key, std::string(name)));
+      sink_.unreadable(unreadable(o.value, o.key, std::string(name.name())));
     return true;
   };
   if (fc.api == CheckpointCallFact::Api::CheckpointWrapper ||
@@ -211,7 +212,7 @@ void Extractor::backward_call(TSNode call, const Callee& c, const Args& a) {
     code_.autograd_grad.push_back(code_call(call, c));
     if (!anchor_other_) anchor_other_ = loc(call);
   }
-  Option grad = option(a, function ? "grad_tensors" : "gradient");
+  Option grad = function ? option(a, "grad_tensors") : option(a, "gradient");
   bool nonscalar = grad.found && grad.value.kind != Value::Kind::None;
   if (!grad.found) {
     std::string_view recv = m_.text(c.receiver);

@@ -324,7 +324,8 @@ Args Extractor::args_of(TSNode call) const {
   return a;
 }
 
-Option Extractor::option(const Args& a, std::string_view name, const Callee* c) const {
+Option Extractor::option(const Args& a, ReadKeyword kw, const Callee* c) const {
+  std::string_view name = kw;
   const Symbols& y = sym();
   Option o;
   if (TSNode k = a.keyword(name, m_); !ts_node_is_null(k)) {
@@ -401,7 +402,8 @@ CodeCall Extractor::code_call(TSNode call, const Callee& c) const {
     } else if (is(p, y.else_clause)) {
       TSNode ifs = ts_node_parent(p);
       if (!ts_node_is_null(ifs) && is(ifs, y.if_statement))
-        cc.guards.insert(cc.guards.begin(), "not (" + squeeze(m_.text(field(ifs, y.f_condition))) + ")");
+        cc.guards.insert(cc.guards.begin(),
+                         "not (" + squeeze(m_.text(field(ifs, y.f_condition))) + ")");
     } else if (is(p, y.assignment) && ts_node_eq(child, field(p, y.f_right))) {
       cc.bound = short_text(m_, field(p, y.f_left));
     }

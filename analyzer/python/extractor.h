@@ -12,6 +12,7 @@
 
 #include "analyzer/facts.h"
 #include "analyzer/python/fact_sink.h"
+#include "analyzer/python/read_keywords.h"
 #include "analyzer/python/values.h"
 
 namespace gcheck::py {
@@ -82,7 +83,9 @@ class Extractor {
   Callee callee_of(TSNode call) const;
   Args args_of(TSNode call) const;
   // An option by name: keyword, then **dict spelled out in the file, then a partial binding.
-  Option option(const Args& a, std::string_view name, const Callee* c = nullptr) const;
+  // Only the keywords of read_keywords.h can be asked for (the statement selection follows
+  // no others).
+  Option option(const Args& a, ReadKeyword name, const Callee* c = nullptr) const;
   // A **splat whose content gcheck cannot read (it may hold any option), or null.
   TSNode opaque_splat(const Args& a) const;
   CodeCall code_call(TSNode call, const Callee& c) const;
