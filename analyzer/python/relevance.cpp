@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "analyzer/python/read_keywords.h"
+
 namespace gcheck::py {
 
 namespace {
@@ -102,6 +104,26 @@ constexpr std::string_view kTriggers[] = {
 const std::unordered_set<std::string_view> kTriggerSet(std::begin(kTriggers), std::end(kTriggers));
 const std::unordered_set<std::string_view>& trigger_set() {
   return kTriggerSet;
+}
+
+// Callees whose arguments are read as far as the call itself is: the evaluator reads into
+// dict(...) and functools.partial(...), the freeze conditions into any(...) and
+// name.startswith / endswith / __contains__(...). An argument of any other call is read only
+// when the call is one the handlers read (see Keeper::demanded).
+bool transparent_callee(std::string_view id) {
+  return id == "dict" || id == "partial" || id == "any" || id == "startswith" || id == "endswith" ||
+         id == "__contains__";
+}
+
+// Words after which `(` groups instead of calling (soft keywords included: more is followed).
+bool keyword_before_paren(std::string_view id) {
+  static const std::unordered_set<std::string_view> k = {
+      "and",  "as",     "assert",   "async",   "await",  "case",  "del",    "elif",
+      "else", "except", "for",      "from",    "global", "if",    "import", "in",
+      "is",   "lambda", "match",    "not",     "or",     "raise", "return", "while",
+      "with", "yield",  "None",     "True",    "False",  "class", "def",    "nonlocal",
+      "pass", "break",  "continue", "finally", "try"};
+  return k.count(id) != 0;
 }
 
 constexpr std::string_view kMutators[] = {"update", "setdefault",  "pop",         "popitem",
@@ -230,12 +252,46 @@ struct Line {
   bool clause = false;                      // elif / else / except / finally
   uint32_t names_begin = 0, names_end = 0;  // names it reads, in Scanner::names_
   uint32_t binds_begin = 0, binds_end = 0;  // names it binds, in Scanner::binds_
-  // Aliases through aliases: `class Mine(MyTrainer)`, `ck2 = ck`, `ck2 = partial(ck, ...)`.
-  enum class AliasForm : uint8_t { None, Class, Dotted, Partial } alias_form = AliasForm::None;
+  // Aliases through aliases: `class Mine(MyTrainer)`, `ck2 = ck`, `ck2 = partial(ck, ...)`,
+  // `ck2 = P(checkpoint, ...)` with P = functools.partial.
+  enum class AliasForm : uint8_t {
+    None,
+    Class,
+    Dotted,
+    Partial,
+    Call
+  } alias_form = AliasForm::None;
   std::string_view alias_name;  // the name that would become an alias
-  std::string_view rhs_last;    // Dotted: the last name of the right-hand side
+  std::string_view rhs_last;    // Dotted: the last name of the right-hand side; Call: the
+                                // callee's last name ("" when it starts with no call)
   int parent = -1;              // the header whose block holds it
   int unit = -1;                // the line that starts its statement (decorator, if, try, ...)
+  // Every name it reads is followed, wherever it stands: if/elif headers (the freeze
+  // conditions are read from them), def and class headers, lines that set requires_grad, a
+  // call of something the scan cannot name (`(f)(x)`, `fns[0](x)`).
+  bool all_reads = false;
+};
+
+// Where a read stands, for deciding whether the front end can evaluate it (Keeper::demanded):
+// one part of a statement or of a bracket, between separators (`=` and `;` of the statement,
+// `,` and `:` in brackets, `if` / `else` of a conditional expression).
+struct Seg {
+  enum class Kind : uint8_t {
+    Stmt,       // the statement's own level
+    Group,      // a display or a grouping parenthesis: [a, b], {k: v}, (a)
+    Subscript,  // x[...]
+    Call,       // f(...): one argument
+  };
+  Kind kind = Kind::Stmt;
+  bool rhs = false;          // Stmt: after the last `=` of an assignment (not an augmented one)
+  bool stopped = false;      // holds an operator the evaluator does not read through: a + b,
+                             // a < b, a and b, x[i], lambda, a comprehension's for, await
+  int32_t parent = -1;       // Group, Subscript, Call: the Seg the bracket stands in
+  int32_t callee_root = -1;  // Call: the read that starts the callee (`model` of
+                             // model.from_pretrained), -1 when none
+  std::string_view callee;   // Call: the called name (its last part)
+  std::string_view keyword;  // Call: `keyword=...`, "" for a positional argument or a splat
+  uint32_t line = 0;         // the logical line it is in
 };
 
 class Scanner {
@@ -251,8 +307,16 @@ class Scanner {
     expect_indent_ = false;
     lines_.clear();
     names_.clear();
+    read_seg_.clear();
     binds_.clear();
     aliases_.clear();
+    transparent_aliases_.clear();
+    segs_.clear();
+    bracket_seg_.clear();
+    bracket_chain_.clear();
+    seg_start_.clear();
+    chain_root_ = -1;
+    last_id_ = {};
   }
 
   void run();
@@ -260,8 +324,11 @@ class Scanner {
   const std::string& problem() const { return problem_; }
   std::vector<Line>& lines() { return lines_; }
   const std::vector<std::string_view>& names() const { return names_; }
+  const std::vector<int32_t>& read_segs() const { return read_seg_; }
+  const std::vector<Seg>& segs() const { return segs_; }
   const std::vector<std::string_view>& binds() const { return binds_; }
   std::unordered_set<std::string_view>& aliases() { return aliases_; }
+  std::unordered_set<std::string_view>& transparent_aliases() { return transparent_aliases_; }
 
  private:
   void fail(const char* why) {
@@ -272,6 +339,35 @@ class Scanner {
   void fexpr(bool triple, char quote, int depth);
   void identifier(std::string_view id, bool attribute, bool keyword_name, bool before_dot);
   void bind(std::string_view id) { binds_.push_back(id); }
+  void read(std::string_view id) {
+    names_.push_back(id);
+    read_seg_.push_back(seg_);
+  }
+  Seg& seg() { return segs_[static_cast<size_t>(seg_)]; }
+  void stop() { seg().stopped = true; }
+  // A new Seg like the current one (`keep_keyword`: the same argument goes on, after `:` or
+  // `if` / `else`), which becomes the current one.
+  void next_seg(bool keep_keyword) {
+    Seg g = seg();
+    g.stopped = false;
+    if (!keep_keyword) g.keyword = {};
+    segs_.push_back(g);
+    seg_ = static_cast<int32_t>(segs_.size() - 1);
+    if (bracket_seg_.empty())
+      stmt_seg_ = seg_;
+    else
+      bracket_seg_.back() = seg_;
+    if (!seg_start_.empty()) seg_start_.back() = tokens_;
+  }
+  // The previous token ends an operand (a name, a number, a string, a closing bracket), so an
+  // operator here is binary.
+  bool after_operand(char prev_sig) const;
+  void open_bracket(char c, char prev_sig);
+  void close_bracket();
+  bool at_call_arg_start() const {
+    return !bracket_seg_.empty() && seg_start_.back() == tokens_ &&
+           segs_[static_cast<size_t>(seg_)].kind == Seg::Kind::Call;
+  }
 
   std::string_view t_;
   size_t i_ = 0;
@@ -282,7 +378,22 @@ class Scanner {
   bool expect_indent_ = false;
   std::vector<Line> lines_;
   std::vector<std::string_view> names_, binds_;
+  std::vector<int32_t> read_seg_;  // per read: the Seg it stands in
   std::unordered_set<std::string_view> aliases_;
+  std::unordered_set<std::string_view>
+      transparent_aliases_;  // `from functools import partial as p`
+  std::vector<Seg> segs_;
+  int32_t seg_ = -1;       // the current Seg
+  int32_t stmt_seg_ = -1;  // the current Seg of the statement's own level
+  size_t line_segs_ = 0;   // the Segs of the statement (after its last `;`) start here
+  // Per open bracket: its current Seg, the chain root before it, and the token count where the
+  // current Seg began.
+  std::vector<int32_t> bracket_seg_;
+  std::vector<int32_t> bracket_chain_;
+  std::vector<int> seg_start_;
+  int32_t chain_root_ = -1;   // the read that starts the current a.b.c(...) chain, or -1
+  std::string_view last_id_;  // the last identifier (a callee when `(` follows)
+  bool all_reads_ = false;
 
   // The logical line being scanned.
   std::vector<std::string_view> line_idents_;  // every identifier, in order
@@ -298,6 +409,9 @@ class Scanner {
   bool import_line_ = false, after_as_ = false, trigger_ = false, colon_ = false;
   size_t rhs_start_ = 0;     // identifiers after the last `=` start here
   bool rhs_dotted_ = false;  // the right-hand side is only a dotted name
+  // The right-hand side starts with a call of a dotted name: its last part (`partial` of
+  // functools.partial(...) and of ft.partial(...), `P` of P(...)).
+  std::string_view rhs_callee_;
   int tokens_ = 0;
   char last_ = 0;
 };
@@ -320,6 +434,7 @@ void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name,
     // trigger.
     if (after_as_) {
       if (trigger(prev_)) aliases_.insert(id);
+      if (transparent_callee(prev_)) transparent_aliases_.insert(id);
       bind(id);
       pending_ = {};
       after_as_ = false;
@@ -350,7 +465,72 @@ void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name,
   // `obj.attr = v` does not rebind obj (and attribute names are no bindings at all).
   bindable_.push_back(!attribute && !before_dot);
   // Attribute and keyword names are not reads of a binding.
-  if (!attribute && !keyword_name) names_.push_back(id);
+  if (!attribute && !keyword_name) {
+    read(id);
+    chain_root_ = static_cast<int32_t>(names_.size() - 1);
+  }
+  last_id_ = id;
+  if (id == "requires_grad" || id == "requires_grad_") all_reads_ = true;  // freeze conditions
+  if (!attribute) {
+    // What the evaluator does not read through, and the parts of a conditional expression.
+    if (id == "and" || id == "or" || id == "in" || id == "is" || id == "lambda" || id == "for" ||
+        id == "await" || id == "yield")
+      stop();
+    else if (id == "if" || id == "else")
+      next_seg(true);
+  }
+}
+
+bool Scanner::after_operand(char prev_sig) const {
+  switch (prev_sig) {
+    case 'a':
+      return !last_id_.empty() && !keyword_before_paren(last_id_);
+    case '0':
+    case ')':
+    case ']':
+    case '}':
+    case '"':
+    case '\'':
+      return true;
+    default:
+      return false;
+  }
+}
+
+void Scanner::open_bracket(char c, char prev_sig) {
+  bracket_chain_.push_back(chain_root_);
+  bool operand = after_operand(prev_sig);
+  Seg g;
+  g.parent = seg_;
+  g.line = static_cast<uint32_t>(lines_.size());
+  if (c == '(' && operand) {
+    g.kind = Seg::Kind::Call;
+    if (prev_sig == 'a') {
+      g.callee = last_id_;
+      g.callee_root = chain_root_;
+    } else {
+      all_reads_ = true;  // a call of a call's result or of an item: follow everything
+    }
+  } else if (c == '[' && operand) {
+    g.kind = Seg::Kind::Subscript;
+    stop();  // x[i] is not read as a value
+  } else {
+    g.kind = Seg::Kind::Group;
+  }
+  segs_.push_back(g);
+  seg_ = static_cast<int32_t>(segs_.size() - 1);
+  bracket_seg_.push_back(seg_);
+  seg_start_.push_back(tokens_ + 1);  // the bracket itself is counted first
+  chain_root_ = -1;
+}
+
+void Scanner::close_bracket() {
+  if (bracket_seg_.empty()) return;
+  chain_root_ = bracket_chain_.back();
+  bracket_seg_.pop_back();
+  bracket_chain_.pop_back();
+  seg_start_.pop_back();
+  seg_ = bracket_seg_.empty() ? stmt_seg_ : bracket_seg_.back();
 }
 
 void Scanner::fexpr(bool triple, char quote, int depth) {
@@ -397,7 +577,7 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
         continue;
       }
       if (trigger(id)) trigger_ = true;
-      names_.push_back(id);
+      read(id);
       i_ = j;
       continue;
     }
@@ -435,6 +615,8 @@ void Scanner::scan_string(size_t prefix_len, int depth) {
     ++tokens_;
     last_ = q;
     rhs_dotted_ = false;
+    chain_root_ = -1;
+    last_id_ = {};
   }
   while (i_ < n && problem_.empty()) {
     char c = t_[i_];
@@ -494,8 +676,19 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   import_items_ = item_start_ = always_ = false;
   rhs_start_ = 0;
   rhs_dotted_ = false;
+  rhs_callee_ = {};
   tokens_ = 0;
   last_ = 0;
+  all_reads_ = false;
+  chain_root_ = -1;
+  last_id_ = {};
+  {
+    Seg g;
+    g.line = static_cast<uint32_t>(lines_.size());
+    segs_.push_back(g);
+    seg_ = stmt_seg_ = static_cast<int32_t>(segs_.size() - 1);
+    line_segs_ = segs_.size() - 1;
+  }
   Line ln;
   ln.start = line_start;
   ln.row = row;
@@ -550,6 +743,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
         size_t k = j;
         while (k < n && (t_[k] == ' ' || t_[k] == '\t')) ++k;
         bool kw = !brackets_.empty() && k < n && t_[k] == '=' && !(k + 1 < n && t_[k + 1] == '=');
+        if (kw && at_call_arg_start()) seg().keyword = id;
         // name := value binds name.
         if (k + 1 < n && t_[k] == ':' && t_[k + 1] == '=') bind(id);
         if (tokens_ == 2 && dot_after_first_ && line_idents_.size() == 1) {
@@ -567,8 +761,12 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       ++tokens_;
       last_ = '0';
       rhs_dotted_ = false;
+      chain_root_ = -1;
     } else if (c == '(' || c == '[' || c == '{') {
+      if (c == '(' && rhs_dotted_ && brackets_.empty() && prev_sig == 'a' && rhs_callee_.empty())
+        rhs_callee_ = last_id_;
       rhs_dotted_ = false;
+      open_bracket(c, prev_sig);
       brackets_.push_back(c);
       ++tokens_;
       last_ = c;
@@ -577,6 +775,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       char open = c == ')' ? '(' : c == ']' ? '[' : '{';
       if (brackets_.empty() || brackets_.back() != open) fail("an unmatched or mismatched bracket");
       if (!brackets_.empty()) brackets_.pop_back();
+      close_bracket();
       ++tokens_;
       last_ = c;
       ++i_;
@@ -594,6 +793,15 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
           assigned_ = true;
           rhs_start_ = line_idents_.size();
           rhs_dotted_ = true;
+          rhs_callee_ = {};
+          chain_root_ = -1;
+          // What stands before it is a target; what follows a plain `=` is a value that may be
+          // read (through the name it binds), what follows an augmented one never is.
+          for (size_t g = line_segs_; g < segs_.size(); ++g)
+            if (segs_[g].kind == Seg::Kind::Stmt) segs_[g].rhs = false;
+          bool augmented = prev_sig != 0 && std::strchr("+-*/%@&|^", prev_sig) != nullptr;
+          next_seg(false);
+          seg().rhs = !augmented;
           ++tokens_;
           last_ = c;
           prev_sig = c;
@@ -601,7 +809,15 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
           continue;
         }
       }
-      if (c != '.') rhs_dotted_ = false;
+      if (c != '.') {
+        rhs_dotted_ = false;
+        chain_root_ = -1;
+      }
+      // Binary and comparison operators: the evaluator reads no operand of them.
+      bool binary = c != 0 && after_operand(prev_sig) && std::strchr("+-*/%@&|^", c) != nullptr;
+      if (binary || c == '<' || c == '>' || c == '!' ||
+          (c == '=' && i_ + 1 < n && t_[i_ + 1] == '='))
+        stop();
       if (import_line_ && c == ',') {
         if (!pending_.empty()) bind(pending_);
         pending_ = {};
@@ -609,6 +825,13 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       }
       if (import_line_ && c == '*') always_ = true;  // from m import *: binds what m holds
       ++tokens_;
+      if (c == ',' || c == ':') {
+        next_seg(c == ':');
+      } else if (c == ';' && brackets_.empty()) {
+        next_seg(false);
+        seg().rhs = false;
+        line_segs_ = segs_.size() - 1;
+      }
       last_ = c;
       prev_sig = c;
       ++i_;
@@ -650,17 +873,21 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
     // ck = torch.utils.checkpoint.checkpoint / ck = functools.partial(checkpoint, ...): ck is
     // a checkpointing API under another name.
     if (assign_mark_ == 1 && rhs_start_ < line_idents_.size()) {
-      std::string_view r0 = line_idents_[rhs_start_];
-      std::string_view r1 =
-          rhs_start_ + 1 < line_idents_.size() ? line_idents_[rhs_start_ + 1] : std::string_view{};
-      bool is_partial = r0 == "partial" || (r0 == "functools" && r1 == "partial");
+      // partial(...), functools.partial(...), ft.partial(...) with ft = functools.
+      bool is_partial = rhs_callee_ == "partial";
       bool dotted_api = rhs_dotted_ && trigger(line_idents_.back());
+      if (rhs_dotted_ && transparent_callee(line_idents_.back()))
+        transparent_aliases_.insert(line_idents_[0]);
       if (dotted_api || (is_partial && trigger_)) {
         aliases_.insert(line_idents_[0]);
       } else if (rhs_dotted_ || is_partial) {
         ln.alias_form = rhs_dotted_ ? Line::AliasForm::Dotted : Line::AliasForm::Partial;
         ln.alias_name = line_idents_[0];
         ln.rhs_last = line_idents_.back();
+      } else {
+        ln.alias_form = Line::AliasForm::Call;  // partial under another name, maybe
+        ln.alias_name = line_idents_[0];
+        ln.rhs_last = rhs_callee_;
       }
     }
   }
@@ -675,6 +902,8 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   }
   ln.names_end = static_cast<uint32_t>(names_.size());
   ln.binds_end = static_cast<uint32_t>(binds_.size());
+  ln.all_reads = all_reads_ || is_one_of(ln.first, {"def", "class", "if", "elif"}) ||
+                 (ln.first == "async" && ln.second == "def");
   lines_.push_back(ln);
 }
 
@@ -733,24 +962,24 @@ TSPoint eof_point(const std::string& text) {
   return TSPoint{row, static_cast<uint32_t>(col)};
 }
 
-// Which lines to keep: relevant lines, the bindings of what they read (transitively), their
-// enclosing headers and statement parts, and one statement of any block left empty. Flat arrays
-// indexed by line and by interned name; no allocation per name.
+// Which lines to keep: relevant lines, the bindings of what they read where the front end can
+// read it (transitively), their enclosing headers and statement parts, and one statement of any
+// block left empty. Flat arrays indexed by line and by interned name; no allocation per name.
 class Keeper {
  public:
   // One keeper per thread, reused like the scanner.
-  const std::vector<char>& run(std::vector<Line>& lines, const std::vector<std::string_view>& names,
-                               const std::vector<std::string_view>& binds,
-                               const std::unordered_set<std::string_view>& aliases) {
-    lines_ = &lines;
-    names_ = &names;
-    binds_ = &binds;
-    aliases_ = &aliases;
+  const std::vector<char>& run(Scanner& sc) {
+    lines_ = &sc.lines();
+    names_ = &sc.names();
+    binds_ = &sc.binds();
+    aliases_ = &sc.aliases();
+    transparent_ = &sc.transparent_aliases();
     work_.clear();
-    size_t n = lines.size();
+    size_t n = lines_->size();
     keep_.assign(n, 0);
     structure();
     intern();
+    demanded(sc.segs(), sc.read_segs());
     for (size_t k = 0; k < n; ++k) {
       const Line& l = (*lines_)[k];
       if (l.trigger || l.always || alias_in(l)) mark(static_cast<int>(k));
@@ -761,6 +990,75 @@ class Keeper {
   }
 
  private:
+  bool interesting(std::string_view callee) const {
+    return trigger(callee) || aliases_->count(callee) != 0;
+  }
+  bool transparent(std::string_view callee) const {
+    return transparent_callee(callee) || transparent_->count(callee) != 0;
+  }
+
+  // Which reads can reach a fact. The front end looks a name up where it evaluates an
+  // expression and where it resolves a callee or a receiver. It evaluates a statement's value
+  // (the right-hand side of a plain `=`, when the name it binds is evaluated), the positional
+  // arguments, **splats and kReadKeywords arguments of the calls the handlers read, and the
+  // if/elif conditions and requires_grad values of freezes (whose lines follow every read).
+  // Evaluation goes through literals, displays, dict(...), partial(...), any(...),
+  // conditional expressions, unary operators and attribute chains to the bindings of names;
+  // it stops at binary and comparison operators, subscripts, other calls, lambdas and
+  // comprehensions. The calls the handlers read are calls of a trigger or an alias (the same
+  // test that keeps a line at all), and their callees are resolved. So a read is followed
+  // when its Seg can be evaluated or it starts the callee of such a call; everything else
+  // (`train_dataset=ds`, `print(x)`, `loss = a + b`, `DataLoader(ds, collate_fn=c)`, the
+  // targets of an assignment) is left alone.
+  void demanded(const std::vector<Seg>& segs, const std::vector<int32_t>& read_seg) {
+    // A Seg comes after the Seg its bracket stands in.
+    seg_ok_.resize(segs.size());
+    for (size_t k = 0; k < segs.size(); ++k) {
+      const Seg& g = segs[k];
+      bool up = g.parent >= 0 && seg_ok_[static_cast<size_t>(g.parent)];
+      bool ok = false;
+      switch (g.kind) {
+        case Seg::Kind::Stmt:
+          ok = g.rhs;
+          break;
+        case Seg::Kind::Group:
+          ok = up;
+          break;
+        case Seg::Kind::Subscript:
+          ok = false;
+          break;
+        case Seg::Kind::Call:
+          if (transparent(g.callee))
+            ok = up;
+          else if (interesting(g.callee))
+            ok = g.keyword.empty() || is_read_keyword(g.keyword);
+          break;
+      }
+      seg_ok_[k] = ok && !g.stopped;
+    }
+    size_t nr = read_seg.size();
+    demand_.resize(nr);
+    for (size_t r = 0; r < nr; ++r) demand_[r] = seg_ok_[static_cast<size_t>(read_seg[r])];
+    // The callee of a call that is not evaluated (neither transparent nor read by a handler)
+    // is not looked up; that of a call the handlers read is (`ck` of ck(...), `model` of
+    // model.gradient_checkpointing_enable()); where such a callee starts with no plain name
+    // (`(a or b).from_pretrained(...)`), every read of its line is followed.
+    for (const Seg& g : segs) {
+      if (g.kind != Seg::Kind::Call || g.callee_root < 0) continue;
+      if (!transparent(g.callee) && !interesting(g.callee))
+        demand_[static_cast<size_t>(g.callee_root)] = 0;
+    }
+    for (const Seg& g : segs) {
+      if (g.kind != Seg::Kind::Call || !interesting(g.callee)) continue;
+      if (g.callee_root >= 0)
+        demand_[static_cast<size_t>(g.callee_root)] = 1;
+      else
+        (*lines_)[g.line].all_reads = true;
+    }
+    for (const Line& l : *lines_)
+      if (l.all_reads) std::fill(demand_.begin() + l.names_begin, demand_.begin() + l.names_end, 1);
+  }
+
   bool alias_in(const Line& l) const {
     if ((*aliases_).empty()) return false;
     for (uint32_t k = l.names_begin; k < l.names_end; ++k)
@@ -870,7 +1168,7 @@ class Keeper {
       int from = scope_[static_cast<size_t>(k)];
       for (uint32_t n = l.names_begin; n < l.names_end; ++n) {
         int id = name_id_[n];
-        if (id < 0 || !first_read(id, from)) continue;
+        if (id < 0 || !demand_[n] || !first_read(id, from)) continue;
         for (int sc = from, first = 1;; first = 0) {
           bool visible = first || sc < 0 || !is_class_[static_cast<size_t>(sc)];
           bool found = false;
@@ -939,6 +1237,9 @@ class Keeper {
   const std::vector<std::string_view>* names_ = nullptr;
   const std::vector<std::string_view>* binds_ = nullptr;
   const std::unordered_set<std::string_view>* aliases_ = nullptr;
+  const std::unordered_set<std::string_view>* transparent_ = nullptr;
+  std::vector<char> seg_ok_;  // per Seg: its reads may be evaluated
+  std::vector<char> demand_;  // per read: followed
   std::vector<char> keep_;
   std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
   std::vector<char> is_class_;  // the line is a class header
@@ -972,16 +1273,41 @@ Selection select_statements(const SourceFile& src) {
     sel.why = "no statements";
     return sel;
   }
-  // Aliases of aliases, to a fixed point.
+  // Transparent callees under other names (`P = functools.partial`, `p2 = P`), then aliases of
+  // aliases, to a fixed point.
+  auto& transparent = sc.transparent_aliases();
+  for (bool changed = !transparent.empty(); changed;) {
+    changed = false;
+    for (const Line& l : lines) {
+      if (l.alias_form != Line::AliasForm::Dotted || transparent.count(l.alias_name)) continue;
+      if (transparent.count(l.rhs_last)) {
+        transparent.insert(l.alias_name);
+        changed = true;
+      }
+    }
+  }
   auto& aliases = sc.aliases();
-  for (bool changed = !aliases.empty(); changed;) {
+  auto names_alias = [&](const Line& l) {
+    for (uint32_t n = l.names_begin; n < l.names_end; ++n)
+      if (aliases.count(sc.names()[n])) return true;
+    return false;
+  };
+  for (bool changed = !aliases.empty() || !transparent.empty(); changed;) {
     changed = false;
     for (const Line& l : lines) {
       if (l.alias_form == Line::AliasForm::None || aliases.count(l.alias_name)) continue;
-      bool hit = l.alias_form == Line::AliasForm::Dotted && aliases.count(l.rhs_last);
-      for (uint32_t n = l.names_begin;
-           !hit && l.alias_form != Line::AliasForm::Dotted && n < l.names_end; ++n)
-        hit = aliases.count(sc.names()[n]) != 0;
+      bool hit = false;
+      switch (l.alias_form) {
+        case Line::AliasForm::Dotted:
+          hit = aliases.count(l.rhs_last) != 0;
+          break;
+        case Line::AliasForm::Call:
+          hit = transparent.count(l.rhs_last) && (l.trigger || names_alias(l));
+          break;
+        default:
+          hit = names_alias(l);
+          break;
+      }
       if (hit) {
         aliases.insert(l.alias_name);
         changed = true;
@@ -989,7 +1315,7 @@ Selection select_statements(const SourceFile& src) {
     }
   }
   thread_local Keeper keeper;
-  std::vector<char> keep = keeper.run(lines, sc.names(), sc.binds(), aliases);
+  std::vector<char> keep = keeper.run(sc);
   if (std::find(keep.begin(), keep.end(), 1) == keep.end())
     keep[0] = 1;  // a module needs one statement
   TSPoint eof{};

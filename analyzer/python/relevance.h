@@ -7,8 +7,14 @@
 //     gradient_checkpointing_enable, requires_grad, ...) or an alias of one (an `import ... as`
 //     name, `ck = functools.partial(checkpoint, ...)`, a trainer subclass), and every import,
 //     global and nonlocal statement;
-//   - every line that binds a name a kept line reads, transitively (so a value the front end
-//     reads through a name, and every other binding of that name, is parsed too);
+//   - every line that binds a name a kept line reads where the front end can read it,
+//     transitively (so a value the front end reads through a name, and every other binding of
+//     that name, is parsed too). The front end evaluates the value of an assignment, the
+//     positional arguments, **splats and listed keyword arguments (read_keywords.h) of the
+//     calls it reads, and the if/elif conditions of freezes; it reads through literals,
+//     displays, dict(), partial(), conditional expressions and attribute chains, never through
+//     operators, subscripts or other calls. So `Trainer(..., train_dataset=ds)`,
+//     `loss = a + b` or `print(x)` pull in no binding of ds, a, b or x;
 //   - the headers around a kept line (def, class, if/elif/else, for, with, try, ...), and one
 //     statement of any block that would otherwise be empty.
 // Skipped lines cannot change a fact, so the facts equal those of a full parse (the tests and
