@@ -978,8 +978,8 @@ class Keeper {
     size_t n = lines_->size();
     keep_.assign(n, 0);
     structure();
-    intern();
     demanded(sc.segs(), sc.read_segs());
+    intern();
     for (size_t k = 0; k < n; ++k) {
       const Line& l = (*lines_)[k];
       if (l.trigger || l.always || alias_in(l)) mark(static_cast<int>(k));
@@ -1012,9 +1012,14 @@ class Keeper {
   // targets of an assignment) is left alone.
   void demanded(const std::vector<Seg>& segs, const std::vector<int32_t>& read_seg) {
     // A Seg comes after the Seg its bracket stands in.
+    // Per Seg: 1 when it is an argument of a transparent callee, 2 of one the handlers read.
+    callee_class_.resize(segs.size());
     seg_ok_.resize(segs.size());
     for (size_t k = 0; k < segs.size(); ++k) {
       const Seg& g = segs[k];
+      uint8_t cc = 0;
+      if (g.kind == Seg::Kind::Call) cc = transparent(g.callee) ? 1 : interesting(g.callee) ? 2 : 0;
+      callee_class_[k] = cc;
       bool up = g.parent >= 0 && seg_ok_[static_cast<size_t>(g.parent)];
       bool ok = false;
       switch (g.kind) {
@@ -1028,9 +1033,9 @@ class Keeper {
           ok = false;
           break;
         case Seg::Kind::Call:
-          if (transparent(g.callee))
+          if (cc == 1)
             ok = up;
-          else if (interesting(g.callee))
+          else if (cc == 2)
             ok = g.keyword.empty() || is_read_keyword(g.keyword);
           break;
       }
@@ -1043,13 +1048,14 @@ class Keeper {
     // is not looked up; that of a call the handlers read is (`ck` of ck(...), `model` of
     // model.gradient_checkpointing_enable()); where such a callee starts with no plain name
     // (`(a or b).from_pretrained(...)`), every read of its line is followed.
-    for (const Seg& g : segs) {
+    for (size_t k = 0; k < segs.size(); ++k) {
+      const Seg& g = segs[k];
       if (g.kind != Seg::Kind::Call || g.callee_root < 0) continue;
-      if (!transparent(g.callee) && !interesting(g.callee))
-        demand_[static_cast<size_t>(g.callee_root)] = 0;
+      if (callee_class_[k] == 0) demand_[static_cast<size_t>(g.callee_root)] = 0;
     }
-    for (const Seg& g : segs) {
-      if (g.kind != Seg::Kind::Call || !interesting(g.callee)) continue;
+    for (size_t k = 0; k < segs.size(); ++k) {
+      const Seg& g = segs[k];
+      if (callee_class_[k] != 2) continue;
       if (g.callee_root >= 0)
         demand_[static_cast<size_t>(g.callee_root)] = 1;
       else
@@ -1109,10 +1115,17 @@ class Keeper {
     ids_.clear();
     ids_.reserve((*binds_).size() + 16);
     for (auto b : *binds_) ids_.emplace(b, static_cast<int>(ids_.size()));
-    name_id_.resize((*names_).size());
-    for (size_t k = 0; k < (*names_).size(); ++k) {
+    // Only the reads that are followed (and the names of global / nonlocal lines) are looked
+    // up: the closure skips the others.
+    name_id_.assign((*names_).size(), -1);
+    auto look_up = [&](size_t k) {
       auto it = ids_.find((*names_)[k]);
-      name_id_[k] = it == ids_.end() ? -1 : it->second;
+      if (it != ids_.end()) name_id_[k] = it->second;
+    };
+    for (const Line& l : *lines_) {
+      bool scope_line = l.first == "global" || l.first == "nonlocal";
+      for (uint32_t k = l.names_begin; k < l.names_end; ++k)
+        if (scope_line || demand_[k]) look_up(k);
     }
     bind_line_.clear();
     bind_scope_.clear();
@@ -1238,8 +1251,9 @@ class Keeper {
   const std::vector<std::string_view>* binds_ = nullptr;
   const std::unordered_set<std::string_view>* aliases_ = nullptr;
   const std::unordered_set<std::string_view>* transparent_ = nullptr;
-  std::vector<char> seg_ok_;  // per Seg: its reads may be evaluated
-  std::vector<char> demand_;  // per read: followed
+  std::vector<char> seg_ok_;           // per Seg: its reads may be evaluated
+  std::vector<uint8_t> callee_class_;  // per Seg: see demanded()
+  std::vector<char> demand_;           // per read: followed
   std::vector<char> keep_;
   std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
   std::vector<char> is_class_;  // the line is a class header
