@@ -294,6 +294,17 @@ struct Seg {
   uint32_t line = 0;         // the logical line it is in
 };
 
+// A keyword argument `name=value` of a call: the bytes it takes, through its comma (or up to
+// the closing bracket), so that the parse can leave it out when the front end cannot read it
+// (Keeper::droppable).
+struct KwArg {
+  uint32_t begin = 0, end = 0;
+  int32_t seg = -1;                         // the Call Seg it stands in (callee, keyword)
+  uint32_t reads_begin = 0, reads_end = 0;  // its reads, in Scanner::names_
+  uint32_t line = 0;                        // the logical line it is in
+  bool plain = true;  // holds no trigger, lambda, comprehension, := , yield or await
+};
+
 class Scanner {
  public:
   // One scanner per thread, reused: its buffers keep their capacity from file to file.
@@ -314,6 +325,8 @@ class Scanner {
     segs_.clear();
     bracket_seg_.clear();
     bracket_chain_.clear();
+    bracket_kwarg_.clear();
+    kwargs_.clear();
     seg_start_.clear();
     chain_root_ = -1;
     last_id_ = {};
@@ -329,6 +342,7 @@ class Scanner {
   const std::vector<std::string_view>& binds() const { return binds_; }
   std::unordered_set<std::string_view>& aliases() { return aliases_; }
   std::unordered_set<std::string_view>& transparent_aliases() { return transparent_aliases_; }
+  const std::vector<KwArg>& kwargs() const { return kwargs_; }
 
  private:
   void fail(const char* why) {
@@ -339,6 +353,20 @@ class Scanner {
   void fexpr(bool triple, char quote, int depth);
   void identifier(std::string_view id, bool attribute, bool keyword_name, bool before_dot);
   void bind(std::string_view id) { binds_.push_back(id); }
+  // Every keyword argument open around here holds something the parse must see.
+  void taint() {
+    for (int32_t k : bracket_kwarg_)
+      if (k >= 0) kwargs_[static_cast<size_t>(k)].plain = false;
+  }
+  // The keyword argument open in the innermost bracket ends at byte `end`.
+  void end_kwarg(size_t end) {
+    int32_t& k = bracket_kwarg_.back();
+    if (k < 0) return;
+    KwArg& a = kwargs_[static_cast<size_t>(k)];
+    a.end = static_cast<uint32_t>(end);
+    a.reads_end = static_cast<uint32_t>(names_.size());
+    k = -1;
+  }
   void read(std::string_view id) {
     names_.push_back(id);
     read_seg_.push_back(seg_);
@@ -390,6 +418,8 @@ class Scanner {
   // current Seg began.
   std::vector<int32_t> bracket_seg_;
   std::vector<int32_t> bracket_chain_;
+  std::vector<int32_t> bracket_kwarg_;  // per open bracket: its open keyword argument, or -1
+  std::vector<KwArg> kwargs_;
   std::vector<int> seg_start_;
   int32_t chain_root_ = -1;   // the read that starts the current a.b.c(...) chain, or -1
   std::string_view last_id_;  // the last identifier (a callee when `(` follows)
@@ -427,7 +457,10 @@ void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name,
   if (tokens_ == 2 && k == 1 && (line_idents_[0] == "print" || line_idents_[0] == "exec") &&
       !is_one_of(id, {"if", "in", "is", "and", "or", "not", "for"}))
     fail("a Python 2 print or exec statement");
-  if (trigger(id)) trigger_ = true;
+  if (trigger(id)) {
+    trigger_ = true;
+    taint();
+  }
   if (import_line_) {
     // What an import binds: `import a.b.c` binds a, `import a.b as x` x, `from m import y, z as w`
     // y and w. And import a.b.checkpoint as ck / from m import checkpoint as ck: ck names a
@@ -473,10 +506,12 @@ void Scanner::identifier(std::string_view id, bool attribute, bool keyword_name,
   if (id == "requires_grad" || id == "requires_grad_") all_reads_ = true;  // freeze conditions
   if (!attribute) {
     // What the evaluator does not read through, and the parts of a conditional expression.
-    if (id == "and" || id == "or" || id == "in" || id == "is" || id == "lambda" || id == "for" ||
-        id == "await" || id == "yield")
+    if (id == "and" || id == "or" || id == "in" || id == "is")
       stop();
-    else if (id == "if" || id == "else")
+    else if (id == "lambda" || id == "for" || id == "await" || id == "yield") {
+      stop();
+      taint();
+    } else if (id == "if" || id == "else")
       next_seg(true);
   }
 }
@@ -499,6 +534,7 @@ bool Scanner::after_operand(char prev_sig) const {
 
 void Scanner::open_bracket(char c, char prev_sig) {
   bracket_chain_.push_back(chain_root_);
+  bracket_kwarg_.push_back(-1);
   bool operand = after_operand(prev_sig);
   Seg g;
   g.parent = seg_;
@@ -527,8 +563,10 @@ void Scanner::open_bracket(char c, char prev_sig) {
 void Scanner::close_bracket() {
   if (bracket_seg_.empty()) return;
   chain_root_ = bracket_chain_.back();
+  end_kwarg(i_);
   bracket_seg_.pop_back();
   bracket_chain_.pop_back();
+  bracket_kwarg_.pop_back();
   seg_start_.pop_back();
   seg_ = bracket_seg_.empty() ? stmt_seg_ : bracket_seg_.back();
 }
@@ -576,7 +614,10 @@ void Scanner::fexpr(bool triple, char quote, int depth) {
         scan_string(id.size(), depth + 1);
         continue;
       }
-      if (trigger(id)) trigger_ = true;
+      if (trigger(id)) {
+        trigger_ = true;
+        taint();
+      }
       read(id);
       i_ = j;
       continue;
@@ -743,9 +784,21 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
         size_t k = j;
         while (k < n && (t_[k] == ' ' || t_[k] == '\t')) ++k;
         bool kw = !brackets_.empty() && k < n && t_[k] == '=' && !(k + 1 < n && t_[k + 1] == '=');
-        if (kw && at_call_arg_start()) seg().keyword = id;
+        if (kw && at_call_arg_start()) {
+          seg().keyword = id;
+          KwArg a;
+          a.begin = static_cast<uint32_t>(i_);
+          a.seg = seg_;
+          a.reads_begin = static_cast<uint32_t>(names_.size());
+          a.line = static_cast<uint32_t>(lines_.size());
+          bracket_kwarg_.back() = static_cast<int32_t>(kwargs_.size());
+          kwargs_.push_back(a);
+        }
         // name := value binds name.
-        if (k + 1 < n && t_[k] == ':' && t_[k + 1] == '=') bind(id);
+        if (k + 1 < n && t_[k] == ':' && t_[k + 1] == '=') {
+          bind(id);
+          taint();
+        }
         if (tokens_ == 2 && dot_after_first_ && line_idents_.size() == 1) {
           for (auto m : kMutators)
             if (id == m) bind(line_idents_[0]);  // d.update(...) changes what d holds
@@ -825,6 +878,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
       }
       if (import_line_ && c == '*') always_ = true;  // from m import *: binds what m holds
       ++tokens_;
+      if (c == ',' && !bracket_kwarg_.empty()) end_kwarg(i_ + 1);
       if (c == ',' || c == ':') {
         next_seg(c == ':');
       } else if (c == ';' && brackets_.empty()) {
@@ -986,8 +1040,12 @@ class Keeper {
     }
     closure();
     fill_empty_blocks();
+    droppable(sc.segs(), sc.kwargs());
     return keep_;
   }
+
+  // Per keyword argument: 1 when the parse may leave it out.
+  const std::vector<char>& drop() const { return drop_; }
 
  private:
   bool interesting(std::string_view callee) const {
@@ -1063,6 +1121,37 @@ class Keeper {
     }
     for (const Line& l : *lines_)
       if (l.all_reads) std::fill(demand_.begin() + l.names_begin, demand_.begin() + l.names_end, 1);
+  }
+
+  // A keyword argument of a kept line that no handler reads and that holds nothing the front
+  // end acts on: the parse leaves it out (`train_dataset=ds,` of a trainer call,
+  // `torch_dtype=torch.bfloat16,` of from_pretrained, `end=""` of print). Kept: the arguments
+  // of calls whose every keyword counts (the checkpoint APIs, aliases, dict(...), partial(...)
+  // and the other transparent callees), listed keywords of the calls the handlers read,
+  // arguments holding a trigger or an alias (a call the handlers read), a lambda, a
+  // comprehension, := , yield or await, and every argument of a line that follows all its
+  // reads (def, class, if, elif, freezes).
+  void droppable(const std::vector<Seg>& segs, const std::vector<KwArg>& kwargs) {
+    drop_.assign(kwargs.size(), 0);
+    for (size_t k = 0; k < kwargs.size(); ++k) {
+      const KwArg& a = kwargs[k];
+      const Line& l = (*lines_)[a.line];
+      if (!a.plain || !keep_[a.line] || l.all_reads || a.end <= a.begin) continue;
+      const Seg& g = segs[static_cast<size_t>(a.seg)];
+      uint8_t cc = callee_class_[static_cast<size_t>(a.seg)];
+      if (cc == 1) continue;
+      if (cc == 2 && (aliases_->count(g.callee) || every_keyword_counts(g.callee) ||
+                      is_read_keyword(g.keyword)))
+        continue;
+      bool alias = false;
+      for (uint32_t r = a.reads_begin; r < a.reads_end && !alias; ++r)
+        alias = aliases_->count((*names_)[r]) != 0;
+      if (!alias) drop_[k] = 1;
+    }
+  }
+  static bool every_keyword_counts(std::string_view callee) {
+    return callee == "checkpoint" || callee == "checkpoint_sequential" ||
+           callee == "checkpoint_wrapper" || callee == "apply_activation_checkpointing";
   }
 
   bool alias_in(const Line& l) const {
@@ -1254,6 +1343,7 @@ class Keeper {
   std::vector<char> seg_ok_;           // per Seg: its reads may be evaluated
   std::vector<uint8_t> callee_class_;  // per Seg: see demanded()
   std::vector<char> demand_;           // per read: followed
+  std::vector<char> drop_;             // per keyword argument: left out of the parse
   std::vector<char> keep_;
   std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
   std::vector<char> is_class_;  // the line is a class header
@@ -1334,6 +1424,18 @@ Selection select_statements(const SourceFile& src) {
     keep[0] = 1;  // a module needs one statement
   TSPoint eof{};
   bool eof_known = false;
+  auto add = [&](uint32_t from, TSPoint from_pt, uint32_t to, TSPoint to_pt) {
+    if (to <= from) return;
+    if (!sel.ranges.empty() && sel.ranges.back().end_byte == from) {
+      sel.ranges.back().end_byte = to;
+      sel.ranges.back().end_point = to_pt;
+    } else {
+      sel.ranges.push_back(TSRange{from_pt, to_pt, from, to});
+    }
+  };
+  const std::vector<KwArg>& kwargs = sc.kwargs();
+  const std::vector<char>& drop = keeper.drop();
+  size_t next_kw = 0;
   for (size_t k = 0; k < lines.size(); ++k) {
     if (!keep[k]) continue;
     ++sel.kept;
@@ -1344,12 +1446,30 @@ Selection select_statements(const SourceFile& src) {
       if (!eof_known) eof = eof_point(text), eof_known = true;
       end_pt = eof;
     }
-    if (!sel.ranges.empty() && sel.ranges.back().end_byte == lines[k].start) {
-      sel.ranges.back().end_byte = lines[k].end;
-      sel.ranges.back().end_point = end_pt;
-    } else {
-      sel.ranges.push_back(TSRange{TSPoint{lines[k].row, 0}, end_pt, lines[k].start, lines[k].end});
+    // The line, less the keyword arguments left out (in order; one inside another that is
+    // left out goes with it). Points by counting rows from the line's start.
+    uint32_t from = lines[k].start;
+    TSPoint from_pt{lines[k].row, 0};
+    uint32_t at = lines[k].start, row = lines[k].row, row_start = lines[k].start;
+    auto point = [&](uint32_t b) {
+      for (; at < b; ++at) {
+        if (text[at] == '\n') {
+          ++row;
+          row_start = at + 1;
+        }
+      }
+      return TSPoint{row, b - row_start};
+    };
+    while (next_kw < kwargs.size() && kwargs[next_kw].line < k) ++next_kw;
+    for (; next_kw < kwargs.size() && kwargs[next_kw].line == k; ++next_kw) {
+      const KwArg& a = kwargs[next_kw];
+      if (!drop[next_kw] || a.begin < from) continue;
+      add(from, from_pt, a.begin, point(a.begin));
+      from = a.end;
+      from_pt = point(a.end);
+      ++sel.dropped;
     }
+    add(from, from_pt, lines[k].end, end_pt);
   }
   for (const auto& r : sel.ranges) sel.bytes += r.end_byte - r.start_byte;
   if (sel.bytes * 10 >= text.size() * 9) {

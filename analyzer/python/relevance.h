@@ -17,6 +17,11 @@
 //     `loss = a + b` or `print(x)` pull in no binding of ds, a, b or x;
 //   - the headers around a kept line (def, class, if/elif/else, for, with, try, ...), and one
 //     statement of any block that would otherwise be empty.
+// Within a kept line, a keyword argument that no handler reads and that holds nothing the front
+// end acts on (no trigger or alias, lambda, comprehension, :=) is left out of the parse too
+// (`train_dataset=ds,` of a trainer, `torch_dtype=...,` of from_pretrained), through its comma:
+// what remains is still Python. Every argument of a checkpoint API, an alias, dict() or
+// partial() is kept, and so is every argument of a def, class, if or elif line or a freeze.
 // Skipped lines cannot change a fact, so the facts equal those of a full parse (the tests and
 // the benchmark check this over every input they have). The scan also looks for the lexical
 // signs of bad syntax (an unterminated string, an unclosed or mismatched bracket, inconsistent
@@ -41,6 +46,7 @@ struct Selection {
   size_t bytes = 0;             // bytes the ranges hold
   size_t lines = 0;             // logical lines in the file
   size_t kept = 0;              // logical lines kept
+  size_t dropped = 0;           // keyword arguments of kept lines left out
   bool whole = true;            // parse the whole file
   std::string why;              // why the whole file ("" when ranges are used)
 };

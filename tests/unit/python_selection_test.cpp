@@ -306,3 +306,51 @@ TEST_CASE("python selection: the statements a fact needs are parsed, the others 
     CHECK(f->gradient_checkpointing->value);
   }
 }
+
+TEST_CASE("python selection: keyword arguments no handler reads are left out of the parse") {
+  const std::string code =
+      "import torch\nfrom functools import partial\n"
+      "from torch.utils.checkpoint import checkpoint\n"
+      "from transformers import AutoModelForCausalLM, Trainer, TrainingArguments\n"
+      "model = AutoModelForCausalLM.from_pretrained(\n"
+      "    'gpt2',\n    torch_dtype=torch.bfloat16,  # a comment\n"
+      "    device_map={'': 0},\n    use_cache=False,\n)\n"
+      "args = TrainingArguments(output_dir='o', gradient_checkpointing=True, report_to='none')\n"
+      "kw = dict(use_reentrant=False, debug=False)\n"
+      "ck = partial(checkpoint, preserve_rng_state=False)\n"
+      "def fwd(f, x, m):\n"
+      "    a = checkpoint(f, x, use_reentrant=False, mask=m)\n"
+      "    b = ck(f, a, mask2=m)\n"
+      "    print(a, b, sep='', end='')\n"
+      "    return b\n"
+      "Trainer(model=model, args=TrainingArguments(output_dir='p', "
+      "gradient_checkpointing_kwargs=kw),\n"
+      "        train_dataset=ds, eval_dataset=None)\n"
+      "\n\ndef report(rows, out):\n    total = 0\n    for r in rows:\n        total += r['n']\n"
+      "    return total\n";
+  auto f = test::py(code);
+  CAPTURE(code);
+  REQUIRE(f->use_cache);
+  CHECK_FALSE(f->use_cache->value);
+  REQUIRE(f->code->checkpoint_calls.size() == 2);
+  CHECK(f->code->checkpoint_calls[0].keyword_tensors);  // mask=m: every keyword counts
+  CHECK(f->code->checkpoint_calls[1].keyword_tensors);  // mask2=m of a partial of checkpoint
+  // Left out: what no handler reads.
+  CHECK_FALSE(parsed(code, "torch_dtype="));
+  CHECK_FALSE(parsed(code, "device_map="));
+  CHECK_FALSE(parsed(code, "report_to="));
+  CHECK_FALSE(parsed(code, "sep=''"));
+  CHECK_FALSE(parsed(code, "train_dataset=ds"));
+  CHECK_FALSE(parsed(code, "eval_dataset=None"));
+  // Parsed: listed keywords, the arguments of checkpoint APIs, aliases, dict(...) and
+  // partial(...), and an argument that holds a call the handlers read.
+  CHECK(parsed(code, "use_cache=False"));
+  CHECK(parsed(code, "gradient_checkpointing=True"));
+  CHECK(parsed(code, "debug=False"));
+  CHECK(parsed(code, "preserve_rng_state=False"));
+  CHECK(parsed(code, "mask=m"));
+  CHECK(parsed(code, "mask2=m"));
+  CHECK(parsed(code, "args=TrainingArguments(output_dir='p'"));
+  CHECK_FALSE(parsed(code, "output_dir='p'"));  // inside it, unread again
+  CHECK(parsed(code, "model=model"));
+}
