@@ -1,10 +1,11 @@
 #include "analyzer/source.h"
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -13,12 +14,21 @@ namespace gcheck {
 SourceFile::SourceFile(std::string path, std::string display, std::string text)
     : path_(std::move(path)), display_(std::move(display)), text_(std::move(text)) {
   line_starts_.push_back(0);
-  unsigned char high = 0;
-  for (size_t i = 0; i < text_.size(); ++i) {
-    high |= static_cast<unsigned char>(text_[i]);
-    if (text_[i] == '\n') line_starts_.push_back(i + 1);
+  // Two cheap passes instead of one that tests every byte twice: high bits eight bytes at a
+  // time, then newlines with memchr.
+  const char* d = text_.data();
+  const size_t n = text_.size();
+  uint64_t high = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, d + i, 8);
+    high |= w;
   }
-  ascii_ = high < 0x80;
+  for (; i < n; ++i) high |= static_cast<unsigned char>(d[i]);
+  ascii_ = (high & 0x8080808080808080ull) == 0;
+  for (const char* p = d; (p = static_cast<const char*>(std::memchr(p, '\n', n - (p - d)))); ++p)
+    line_starts_.push_back(static_cast<size_t>(p - d) + 1);
 }
 
 std::string_view SourceFile::line(uint32_t n) const {
