@@ -115,15 +115,34 @@ bool transparent_callee(std::string_view id) {
          id == "__contains__";
 }
 
+bool is_one_of(std::string_view s, std::initializer_list<std::string_view> set) {
+  for (auto k : set)
+    if (s == k) return true;
+  return false;
+}
+
 // Words after which `(` groups instead of calling (soft keywords included: more is followed).
 bool keyword_before_paren(std::string_view id) {
-  static const std::unordered_set<std::string_view> k = {
-      "and",  "as",     "assert",   "async",   "await",  "case",  "del",    "elif",
-      "else", "except", "for",      "from",    "global", "if",    "import", "in",
-      "is",   "lambda", "match",    "not",     "or",     "raise", "return", "while",
-      "with", "yield",  "None",     "True",    "False",  "class", "def",    "nonlocal",
-      "pass", "break",  "continue", "finally", "try"};
-  return k.count(id) != 0;
+  // By length, so that most names (longer, or of other lengths) cost one comparison or none.
+  switch (id.size()) {
+    case 2:
+      return is_one_of(id, {"as", "if", "in", "is", "or"});
+    case 3:
+      return is_one_of(id, {"and", "del", "for", "not", "def", "try"});
+    case 4:
+      return is_one_of(id, {"case", "elif", "else", "from", "with", "None", "True", "pass"});
+    case 5:
+      return is_one_of(
+          id, {"async", "await", "match", "raise", "while", "yield", "False", "class", "break"});
+    case 6:
+      return is_one_of(id, {"assert", "except", "global", "import", "lambda", "return"});
+    case 7:
+      return id == "finally";
+    case 8:
+      return id == "continue" || id == "nonlocal";
+    default:
+      return false;
+  }
 }
 
 constexpr std::string_view kMutators[] = {"update", "setdefault",  "pop",         "popitem",
@@ -230,12 +249,6 @@ bool string_prefix(std::string_view s) {
     }
   }
   return !(u && s.size() > 1) && !(b && f);
-}
-
-bool is_one_of(std::string_view s, std::initializer_list<std::string_view> set) {
-  for (auto k : set)
-    if (s == k) return true;
-  return false;
 }
 
 // One logical line: a simple statement, or the header of a compound one (its body lines are
@@ -867,7 +880,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
         chain_root_ = -1;
       }
       // Binary and comparison operators: the evaluator reads no operand of them.
-      bool binary = c != 0 && after_operand(prev_sig) && std::strchr("+-*/%@&|^", c) != nullptr;
+      bool binary = c != 0 && std::strchr("+-*/%@&|^", c) != nullptr && after_operand(prev_sig);
       if (binary || c == '<' || c == '>' || c == '!' ||
           (c == '=' && i_ + 1 < n && t_[i_ + 1] == '='))
         stop();
@@ -898,15 +911,17 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   ln.second = line_idents_.size() > 1 ? line_idents_[1] : std::string_view{};
   if (tokens_ > 0 && line_idents_.empty()) ln.first = {};
   // A compound statement's header ends with its colon (or has one, before a simple body).
-  bool compound_kw = is_one_of(ln.first, {"if", "elif", "else", "for", "while", "def", "class",
-                                          "with", "try", "except", "finally"});
+  // (Most lines start with a name that is no keyword: one test for all the comparisons below.)
+  bool kw_first = keyword_before_paren(ln.first);
+  bool compound_kw = kw_first && is_one_of(ln.first, {"if", "elif", "else", "for", "while", "def",
+                                                      "class", "with", "try", "except", "finally"});
   if (compound_kw && ln.lead != '@' && !colon_) fail("a compound statement without its colon");
   ln.header = last_ == ':';
   expect_indent_ = ln.header;
-  ln.clause = is_one_of(ln.first, {"elif", "else", "except", "finally"});
+  ln.clause = kw_first && is_one_of(ln.first, {"elif", "else", "except", "finally"});
   if (import_line_ && !pending_.empty()) bind(pending_);
   // global/nonlocal change where names bind; `from __future__` changes how the file parses.
-  ln.always = always_ || is_one_of(ln.first, {"global", "nonlocal"}) ||
+  ln.always = always_ || (kw_first && is_one_of(ln.first, {"global", "nonlocal"})) ||
               (ln.first == "from" && ln.second == "__future__");
   ln.trigger = trigger_;
 
@@ -956,7 +971,7 @@ void Scanner::logical_line(uint32_t line_start, uint32_t row, uint32_t col) {
   }
   ln.names_end = static_cast<uint32_t>(names_.size());
   ln.binds_end = static_cast<uint32_t>(binds_.size());
-  ln.all_reads = all_reads_ || is_one_of(ln.first, {"def", "class", "if", "elif"}) ||
+  ln.all_reads = all_reads_ || (kw_first && is_one_of(ln.first, {"def", "class", "if", "elif"})) ||
                  (ln.first == "async" && ln.second == "def");
   lines_.push_back(ln);
 }
@@ -1016,6 +1031,47 @@ TSPoint eof_point(const std::string& text) {
   return TSPoint{row, static_cast<uint32_t>(col)};
 }
 
+// Names as small integers, in an open-addressing table reused from file to file (no allocation
+// per name, a cheap hash: the names are short identifiers).
+class NameIds {
+ public:
+  void reset(size_t expected) {
+    size_t cap = 64;
+    while (cap < 2 * expected + 16) cap *= 2;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    size_ = 0;
+  }
+  size_t size() const { return size_; }
+  int insert(std::string_view s) {
+    Slot& sl = slot(s);
+    if (sl.id < 0) {
+      sl.p = s.data();
+      sl.n = static_cast<uint32_t>(s.size());
+      sl.id = static_cast<int>(size_++);
+    }
+    return sl.id;
+  }
+  int find(std::string_view s) const { return const_cast<NameIds*>(this)->slot(s).id; }
+
+ private:
+  struct Slot {
+    const char* p = nullptr;
+    uint32_t n = 0;
+    int id = -1;
+  };
+  Slot& slot(std::string_view s) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    for (size_t i = static_cast<size_t>(h ^ (h >> 29)) & mask_;; i = (i + 1) & mask_) {
+      Slot& sl = slots_[i];
+      if (sl.id < 0 || (sl.n == s.size() && std::memcmp(sl.p, s.data(), s.size()) == 0)) return sl;
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+};
+
 // Which lines to keep: relevant lines, the bindings of what they read where the front end can
 // read it (transitively), their enclosing headers and statement parts, and one statement of any
 // block left empty. Flat arrays indexed by line and by interned name; no allocation per name.
@@ -1073,10 +1129,19 @@ class Keeper {
     // Per Seg: 1 when it is an argument of a transparent callee, 2 of one the handlers read.
     callee_class_.resize(segs.size());
     seg_ok_.resize(segs.size());
+    std::string_view last_callee;
+    uint8_t last_cc = 0;
     for (size_t k = 0; k < segs.size(); ++k) {
       const Seg& g = segs[k];
       uint8_t cc = 0;
-      if (g.kind == Seg::Kind::Call) cc = transparent(g.callee) ? 1 : interesting(g.callee) ? 2 : 0;
+      if (g.kind == Seg::Kind::Call) {
+        // The arguments of one call follow each other with the same callee: classed once.
+        if (g.callee.data() != last_callee.data() || g.callee.size() != last_callee.size()) {
+          last_callee = g.callee;
+          last_cc = transparent(g.callee) ? 1 : interesting(g.callee) ? 2 : 0;
+        }
+        cc = last_cc;
+      }
       callee_class_[k] = cc;
       bool up = g.parent >= 0 && seg_ok_[static_cast<size_t>(g.parent)];
       bool ok = false;
@@ -1201,16 +1266,12 @@ class Keeper {
   // Bound names as small integers (a read of a name nothing binds gets -1); bindings as a
   // linked list per name.
   void intern() {
-    ids_.clear();
-    ids_.reserve((*binds_).size() + 16);
-    for (auto b : *binds_) ids_.emplace(b, static_cast<int>(ids_.size()));
+    ids_.reset((*binds_).size());
+    for (auto b : *binds_) ids_.insert(b);
     // Only the reads that are followed (and the names of global / nonlocal lines) are looked
     // up: the closure skips the others.
     name_id_.assign((*names_).size(), -1);
-    auto look_up = [&](size_t k) {
-      auto it = ids_.find((*names_)[k]);
-      if (it != ids_.end()) name_id_[k] = it->second;
-    };
+    auto look_up = [&](size_t k) { name_id_[k] = ids_.find((*names_)[k]); };
     for (const Line& l : *lines_) {
       bool scope_line = l.first == "global" || l.first == "nonlocal";
       for (uint32_t k = l.names_begin; k < l.names_end; ++k)
@@ -1231,7 +1292,7 @@ class Keeper {
     for (size_t k = 0; k < (*lines_).size(); ++k) {
       int sc = scope_[k];
       for (uint32_t b = (*lines_)[k].binds_begin; b < (*lines_)[k].binds_end; ++b) {
-        int id = ids_.find((*binds_)[b])->second;
+        int id = ids_.find((*binds_)[b]);
         int where = sc;
         for (const auto& [osc, oid] : outer)
           if (osc == sc && oid == id) where = sc < 0 ? -1 : scope_[static_cast<size_t>(sc)];
@@ -1348,7 +1409,7 @@ class Keeper {
   std::vector<int> scope_;      // the def or class line whose scope holds the line (-1: module)
   std::vector<char> is_class_;  // the line is a class header
   std::vector<int> first_child_, last_child_, next_sibling_;
-  std::unordered_map<std::string_view, int> ids_;
+  NameIds ids_;
   std::vector<int> name_id_;                                    // per read
   std::vector<int> head_, bind_line_, bind_scope_, bind_next_;  // bindings per name id
   std::vector<int> done_head_, done_scope_, done_next_;         // (name, scope) looked up
