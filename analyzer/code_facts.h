@@ -70,6 +70,10 @@ struct GcEnableFact {
   std::optional<bool> use_reentrant;
   Location use_reentrant_loc;
   std::string receiver;                 // "model", "peft_model", ...
+  // Set when checkpointing is switched on through the model config rather than by a call:
+  // `from_pretrained(..., gradient_checkpointing=True)` (the model's post_init then calls
+  // gradient_checkpointing_enable() with no arguments); the text names what the file says.
+  std::string via;
 };
 
 // peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=..., gradient_checkpointing_kwargs=...)

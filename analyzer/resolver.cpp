@@ -788,12 +788,16 @@ class Resolver {
     for (const auto& g : code_->gc_enables) {
       CheckpointSite st = model_site(CheckpointSite::Kind::HfEnable, "gradient_checkpointing_enable", g.call,
                                      g.has_kwargs, g.empty_kwargs, g.use_reentrant, g.use_reentrant_loc);
+      st.via = g.via;
       if (!st.use_reentrant.known() && st.stated_by.empty()) {
         bool torch_default = false;
         const DefaultRow* r = hf_no_kwargs_row(torch_default);
         st.use_reentrant.set(row_bool(*r), row_origin(*r));
         if (torch_default) st.use_reentrant.because(row_origin(row("torch.use_reentrant")));
-        st.use_reentrant.because(derived("gradient_checkpointing_enable() without gradient_checkpointing_kwargs", g.call.loc));
+        st.use_reentrant.because(derived(
+            g.via.empty() ? std::string("gradient_checkpointing_enable() without gradient_checkpointing_kwargs")
+                          : g.via + ": the model's post_init calls gradient_checkpointing_enable() without arguments",
+            g.call.loc));
         st.stated_by = torch_default ? "torch" : "stack";
       }
       // get_peft_model before it in the same function: PEFT installed no hook (GC204); after

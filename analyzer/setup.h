@@ -92,6 +92,7 @@ struct CheckpointSite {
   Kind kind = Kind::TorchCall;
   Location loc;
   std::string api;                 // "torch.utils.checkpoint.checkpoint", "CheckpointBlock", ...
+  std::string via;                 // HfEnable through the model config: what the file says
   std::string scope;               // the enclosing function ("" for the module)
   int order = -1;                  // statement order within the scope
   Eff<bool> use_reentrant;

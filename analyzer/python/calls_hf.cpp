@@ -513,6 +513,23 @@ void Extractor::from_pretrained_call(TSNode call, const Callee& c, const Args& a
     else
       sink_.unknown(f_.use_cache, unreadable(u.value, u.key, "use_cache"));
   }
+  // The legacy switch: a config attribute gradient_checkpointing=True, which the model's
+  // post_init (_backward_compatibility_gradient_checkpointing) turns into
+  // gradient_checkpointing_enable() with no arguments.
+  if (Option g = option(a, "gradient_checkpointing"); g.found) {
+    if (g.value.is_bool(true)) {
+      GcEnableFact e;
+      e.call = code_call(call, c);
+      e.call.loc = loc(g.key);
+      e.call.subject = e.call.bound;  // the model it makes: `model = X.from_pretrained(...)`
+      e.receiver = e.call.bound;
+      e.via = "from_pretrained(..., gradient_checkpointing=True)";
+      code_.gc_enables.push_back(std::move(e));
+      if (!anchor_other_) anchor_other_ = loc(call);
+    } else if (!g.value.known()) {
+      sink_.unreadable(unreadable(g.value, g.key, "from_pretrained gradient_checkpointing"));
+    }
+  }
   if (Option t = option(a, "trust_remote_code"); t.found) {
     if (t.value.kind == Value::Kind::Bool)
       sink_.put(f_.trust_remote_code, fact(t.value.b, t.value.node, t.key, "trust_remote_code"));

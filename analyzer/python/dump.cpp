@@ -119,9 +119,10 @@ std::string dump_python_facts(const Facts& f) {
         at(k.determinism_check_loc), at(k.early_stop_loc));
   }
   for (const auto& g : c.gc_enables) {
-    out += fmt::format("gc_enable {} receiver={} kwargs={}{} use_reentrant={}@{}\n", call(g.call),
+    out += fmt::format("gc_enable {} receiver={} kwargs={}{} use_reentrant={}@{}{}\n", call(g.call),
                        g.receiver, g.has_kwargs ? "yes" : "no", g.empty_kwargs ? " (empty)" : "",
-                       opt(g.use_reentrant), at(g.use_reentrant_loc));
+                       opt(g.use_reentrant), at(g.use_reentrant_loc),
+                       g.via.empty() ? "" : " via=" + g.via);
   }
   for (const auto& k : c.kbit_prepares) {
     out +=

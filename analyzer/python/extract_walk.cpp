@@ -471,6 +471,19 @@ void Extractor::on_call(TSNode call) {
       return;  // requires_grad_() turns gradients on
     }
     freeze(c.receiver, vn, o.value, call);
+  } else if (meth == "freeze_base_model") {
+    // transformers' speech models (wav2vec2, HuBERT, MMS adapters): every parameter of the
+    // base model, its feature encoder included, stops training; the head trains, and whatever
+    // is unfrozen after it (the adapters inside the encoder layers).
+    FreezeFact fz;
+    fz.loc = loc(call);
+    fz.order = order_;
+    fz.scope = scope_name();
+    fz.target =
+        fmt::format("the base model of {} (freeze_base_model())", short_text(m_, c.receiver));
+    fz.whole_model = true;
+    fz.embeddings = true;
+    code_.freezes.push_back(std::move(fz));
   } else if (meth == "backward") {
     backward_call(call, c, a);
   } else if (meth == "from_pretrained") {

@@ -43,6 +43,7 @@ constexpr std::string_view kTriggers[] = {
     "use_cache",
     "enable_input_require_grads",
     "register_forward_hook",
+    "freeze_base_model",
     // TRL
     "SFTConfig",
     "SFTTrainer",
