@@ -12,7 +12,7 @@ void check(const Setup& s, Context& cx);
 extern const Rule kGC107 = {
     "GC107", "non-reproducible-recompute", Severity::Warning,
     "Something changes between the forward and its recomputation",
-    "stateful-recompute", "checkpointing, use_reentrant", "config,code", &check};
+    "stateful-recompute", "checkpointing, use_reentrant, model_type", "config,code", &check};
 
 namespace {
 

@@ -14,13 +14,21 @@ namespace {
 
 // The Setup value an unresolved key would have decided.
 std::string_view field_for(std::string_view key) {
-  if (key.find("deepspeed") != std::string_view::npos || key.find("zero") != std::string_view::npos)
-    return "zero_stage";
+  auto has = [&](std::string_view part) { return key.find(part) != std::string_view::npos; };
+  if (has("deepspeed") || has("zero")) return "zero_stage";
   if (key == "launcher") return "multi_process";
-  if (key.find("use_reentrant") != std::string_view::npos) return "use_reentrant";
-  if (key.find("fsdp") != std::string_view::npos) return "fsdp_ac";
-  if (key.find("checkpointing") != std::string_view::npos) return "checkpointing";
-  if (key.find("dropout") != std::string_view::npos) return "dropout";
+  if (has("use_reentrant")) return "use_reentrant";
+  if (has("fsdp")) return "fsdp_ac";
+  if (has("checkpointing")) return "checkpointing";
+  if (has("dropout")) return "dropout";
+  if (has("find_unused")) return "find_unused_parameters";
+  if (has("use_cache")) return "use_cache";
+  if (has("compile")) return "torch_compile";
+  if (has("load_in_") || has("bits") || has("quantization")) return "quant_bits";
+  if (has("requires_grad")) return "frozen_params";
+  if (has("adapter") || has("peft") || has("target_modules") || has("modules_to_save"))
+    return "adapter";
+  if (has("model_name") || has("model_type")) return "model_type";
   return "";
 }
 
@@ -50,10 +58,21 @@ bool run_time_value(const Setup& s, const Unreadable& u) {
   return false;
 }
 
+// A run-time value worth a note (explain lists them all): not trust_remote_code, which no rule
+// reads; the model's name only where checkpointing may be on (the rules that read it are
+// about checkpointed models: KV sharing, Mixture-of-Experts routers).
+bool worth_a_note(const Setup& s, const Unreadable& u, std::string_view field) {
+  if (u.key == "trust_remote_code") return false;
+  if (field == "model_type") return !s.checkpointing.is(false);
+  return true;
+}
+
 void check(const Setup& s, Context& cx) {
   for (const auto& u : s.unresolved) {
-    std::string rules = rules_reading(field_for(u.key));
+    std::string_view field = field_for(u.key);
+    std::string rules = rules_reading(field);
     if (run_time_value(s, u)) {
+      if (!worth_a_note(s, u, field)) continue;
       cx.report(kGC502, u.loc,
                 fmt::format("{} {}{}", u.key, u.why,
                             rules.empty() ? std::string()
