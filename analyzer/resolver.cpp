@@ -453,6 +453,19 @@ class Resolver {
         emb_trainable = true;
         eo = derived("the script freezes some layers but not the input embeddings");
       }
+      // GPT-2, OPT, BERT and kin add trained position embeddings to the token embeddings
+      // before the first block: freezing the token embeddings alone leaves its input needing
+      // grad.
+      if (frozen && !emb_trainable) {
+        if (const char* family = learned_positions_family()) {
+          emb_trainable = true;
+          eo = derived(fmt::format("{} ({}) adds trained position embeddings to the token "
+                                   "embeddings before the first block, and only the token "
+                                   "embeddings are frozen: the blocks' input still requires grad",
+                                   p_.model_name->value, family),
+                       p_.model_name->loc);
+        }
+      }
       frozen = true;
     }
     if (frozen && !emb_trainable) {
@@ -733,6 +746,35 @@ class Resolver {
       st.stated_by = "torch";
     }
     return st;
+  }
+
+  // The model family, when the script names a model that adds trained (learned, absolute)
+  // position embeddings to the token embeddings before its first block and the script freezes
+  // the token embeddings alone (and maybe some layers; not the position embeddings, not a
+  // whole embeddings module, not the whole model). Rotary, ALiBi and relative-bias models
+  // (Llama, Qwen, Mistral, BLOOM, T5, DeBERTa, ModernBERT, GPT-NeoX) have nothing trained there.
+  const char* learned_positions_family() const {
+    if (!code_ || !p_.model_name) return nullptr;
+    std::string n = lower(p_.model_name->value);
+    const char* family = nullptr;
+    if (contains(n, "gpt2")) family = "GPT-2";
+    else if (contains(n, "gpt-neo") && !contains(n, "neox")) family = "GPT-Neo";
+    else if (contains(n, "/opt-") || n.rfind("opt-", 0) == 0) family = "OPT";
+    else if (contains(n, "bart")) family = "BART";
+    else if (contains(n, "electra")) family = "ELECTRA";
+    else if (contains(n, "bert") && !contains(n, "deberta") && !contains(n, "modernbert")) family = "BERT";
+    if (!family) return nullptr;
+    bool token_embeddings = false;
+    for (const auto& z : code_->freezes) {
+      std::string t = lower(z.target);
+      if (z.whole_model || contains(t, "position") || contains(t, "wpe")) return nullptr;
+      if (!z.embeddings) continue;  // some layers: their input still comes from wpe
+      bool token_only = contains(t, "get_input_embeddings") || contains(t, "wte") ||
+                        contains(t, "word_embeddings") || contains(t, "embed_tokens");
+      if (!token_only) return nullptr;
+      token_embeddings = true;
+    }
+    return token_embeddings ? family : nullptr;
   }
 
   // Every place in code that checkpoints on its own, each with its effective use_reentrant.
