@@ -69,6 +69,8 @@ struct GcEnableFact {
   bool empty_kwargs = false;            // given as {}
   std::optional<bool> use_reentrant;
   Location use_reentrant_loc;
+  std::optional<bool> preserve_rng_state;  // gradient_checkpointing_kwargs["preserve_rng_state"]
+  Location preserve_rng_state_loc;
   std::string receiver;                 // "model", "peft_model", ...
   // Set when checkpointing is switched on through the model config rather than by a call:
   // `from_pretrained(..., gradient_checkpointing=True)` (the model's post_init then calls
@@ -83,6 +85,8 @@ struct KbitPrepareFact {
   bool has_kwargs = false;
   std::optional<bool> use_reentrant;
   Location use_reentrant_loc;
+  std::optional<bool> preserve_rng_state;  // gradient_checkpointing_kwargs["preserve_rng_state"]
+  Location preserve_rng_state_loc;
 };
 
 // requires_grad_(False) / .requires_grad = False on a module or named parameters.

@@ -63,6 +63,10 @@ constexpr DefaultRow kRows[] = {
    "HF gradient checkpointing in training mode turns the cache off (with a warning)",
    "transformers modeling_layers.py (GradientCheckpointingLayer.__call__)"},
 
+  {"transformers.model_dropout", "transformers", "", "", "", "dropout", "0.1",
+   "the model is GPT-2, BERT and its kin (RoBERTa, DeBERTa, HuBERT), T5, BART, OPT or wav2vec2, whose config classes default to dropout 0.1 inside every block (a checkpoint's config.json may say otherwise); Llama-style models (Llama, Qwen, Mistral, Gemma, Phi) default to 0",
+   "transformers models/gpt2/configuration_gpt2.py (resid_pdrop=0.1), models/bert/configuration_bert.py (hidden_dropout_prob=0.1), models/t5/configuration_t5.py (dropout_rate=0.1), models/bart/configuration_bart.py (dropout=0.1), models/opt/configuration_opt.py (dropout=0.1), models/wav2vec2/configuration_wav2vec2.py (hidden_dropout=0.1)"},
+
   // ---- PEFT ---------------------------------------------------------------------------------
   {"peft.lora_dropout", "PEFT", "", "", "", "lora_dropout", "0.0",
    "LoraConfig without lora_dropout",

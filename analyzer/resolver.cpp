@@ -723,7 +723,8 @@ class Resolver {
   // use_reentrant, a value known only at run time, or kwargs without it (torch's default).
   // When it passes no kwargs, use_reentrant is left unset for the caller's library default.
   CheckpointSite model_site(CheckpointSite::Kind kind, const char* api, const CodeCall& call, bool has_kwargs,
-                            bool empty_kwargs, std::optional<bool> use_reentrant, const Location& use_reentrant_loc) {
+                            bool empty_kwargs, std::optional<bool> use_reentrant, const Location& use_reentrant_loc,
+                            std::optional<bool> preserve, const Location& preserve_loc) {
     CheckpointSite st;
     st.kind = kind;
     st.loc = call.loc;
@@ -731,7 +732,10 @@ class Resolver {
     st.scope = call.scope;
     st.order = call.order;
     st.has_kwargs = has_kwargs;
-    st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
+    if (preserve)
+      st.preserve_rng_state.set(*preserve, code_key(preserve_loc, "preserve_rng_state", *preserve ? "True" : "False"));
+    else
+      st.preserve_rng_state.set(true, row_origin(row("torch.preserve_rng_state")));
     if (use_reentrant) {
       st.use_reentrant.set(*use_reentrant, code_key(use_reentrant_loc, "use_reentrant", *use_reentrant ? "True" : "False"));
       st.stated_by = "user";
@@ -746,6 +750,16 @@ class Resolver {
       st.stated_by = "torch";
     }
     return st;
+  }
+
+  // A model whose config class defaults to dropout 0.1 inside its blocks.
+  static bool classic_dropout_model(const std::string& name) {
+    std::string n = lower(name);
+    if (contains(n, "modernbert")) return false;  // 0 everywhere
+    return contains(n, "gpt2") || contains(n, "bert") || contains(n, "bart") ||
+           contains(n, "wav2vec2") || contains(n, "/opt-") || n.rfind("opt-", 0) == 0 ||
+           contains(n, "t5-") || contains(n, "t5_") ||
+           (n.size() >= 2 && n.compare(n.size() - 2, 2, "t5") == 0);
   }
 
   // The model family, when the script names a model that adds trained (learned, absolute)
@@ -829,7 +843,8 @@ class Resolver {
     bool quantized = p_.quant_bits && p_.quant_bits->value > 0;
     for (const auto& g : code_->gc_enables) {
       CheckpointSite st = model_site(CheckpointSite::Kind::HfEnable, "gradient_checkpointing_enable", g.call,
-                                     g.has_kwargs, g.empty_kwargs, g.use_reentrant, g.use_reentrant_loc);
+                                     g.has_kwargs, g.empty_kwargs, g.use_reentrant, g.use_reentrant_loc,
+                                     g.preserve_rng_state, g.preserve_rng_state_loc);
       st.via = g.via;
       if (!st.use_reentrant.known() && st.stated_by.empty()) {
         bool torch_default = false;
@@ -867,7 +882,8 @@ class Resolver {
     for (const auto& k : code_->kbit_prepares) {
       if (!k.use_gradient_checkpointing.value_or(true)) continue;
       CheckpointSite st = model_site(CheckpointSite::Kind::KbitPrepare, "prepare_model_for_kbit_training", k.call,
-                                     k.has_kwargs, false, k.use_reentrant, k.use_reentrant_loc);
+                                     k.has_kwargs, false, k.use_reentrant, k.use_reentrant_loc,
+                                     k.preserve_rng_state, k.preserve_rng_state_loc);
       if (!st.use_reentrant.known() && st.stated_by.empty()) {
         st.use_reentrant.set(true, row_origin(row("torch.use_reentrant")));
         st.use_reentrant.because(row_origin(row("peft.kbit.empty_kwargs")));
@@ -1313,7 +1329,8 @@ class Resolver {
 
     // The largest dropout inside the checkpointed blocks.
     double d = 0;
-    Origin dorig = derived("no dropout is set (model defaults are usually 0)");
+    Origin dorig = derived("no dropout is set, and the model's own config is not read (Llama-style "
+                           "models default to 0)");
     auto consider = [&](const Opt<double>& f) {
       if (f && f->value > d) {
         d = f->value;
@@ -1336,6 +1353,12 @@ class Resolver {
     }
     consider(p_.attention_dropout);
     consider(p_.hidden_dropout);
+    // The model's own dropout, when the files do not set it and its config class has one.
+    if (!p_.attention_dropout && !p_.hidden_dropout && p_.model_name &&
+        classic_dropout_model(p_.model_name->value) && d < 0.1) {
+      d = 0.1;
+      dorig = row_origin(row("transformers.model_dropout"));
+    }
     bool keep_dropout = false;  // a TRL trainer whose disable_dropout defaults to False
     if (trl_ && d > 0) {
       bool dpo = s_.trainer.is("dpo");
@@ -1356,6 +1379,8 @@ class Resolver {
       }
     }
     s_.dropout.set(d, dorig);
+    if (dorig.row == &row("transformers.model_dropout"))
+      s_.dropout.because(derived(fmt::format("the model is {}", p_.model_name->value), p_.model_name->loc));
     if (keep_dropout) s_.dropout.because(row_origin(row("trl.disable_dropout.other")));
   }
 

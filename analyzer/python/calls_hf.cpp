@@ -392,6 +392,17 @@ std::optional<std::pair<std::string, bool>> Extractor::local_trainer(TSNode cls,
   return std::nullopt;
 }
 
+void Extractor::read_kwargs_preserve(const Value& kwargs, std::optional<bool>& out, Location& at) {
+  TSNode kn{};
+  const Value* e = kwargs.get("preserve_rng_state", &kn);
+  if (!e) return;
+  at = loc(kn);
+  if (e->kind == Value::Kind::Bool)
+    out = e->b;
+  else
+    sink_.unreadable(unreadable(*e, kn, "gradient_checkpointing_kwargs.preserve_rng_state"));
+}
+
 void Extractor::gc_enable_call(TSNode call, const Callee& c, const Args& a) {
   GcEnableFact g;
   g.call = code_call(call, c);
@@ -406,6 +417,7 @@ void Extractor::gc_enable_call(TSNode call, const Callee& c, const Args& a) {
     g.has_kwargs = true;
     if (o.value.is_dict()) {
       g.empty_kwargs = o.value.keys.empty() && !o.value.open;
+      read_kwargs_preserve(o.value, g.preserve_rng_state, g.preserve_rng_state_loc);
       TSNode kn{};
       if (const Value* e = o.value.get("use_reentrant", &kn)) {
         g.use_reentrant_loc = loc(kn);

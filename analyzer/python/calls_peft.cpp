@@ -101,6 +101,7 @@ void Extractor::kbit_call(TSNode call, const Callee& c, const Args& a) {
   if (kw.found && kw.value.kind != Value::Kind::None) {
     k.has_kwargs = true;
     if (kw.value.is_dict()) {
+      read_kwargs_preserve(kw.value, k.preserve_rng_state, k.preserve_rng_state_loc);
       TSNode kn{};
       if (const Value* e = kw.value.get("use_reentrant", &kn)) {
         k.use_reentrant_loc = loc(kn);

@@ -123,12 +123,16 @@ std::string dump_python_facts(const Facts& f) {
                        g.receiver, g.has_kwargs ? "yes" : "no", g.empty_kwargs ? " (empty)" : "",
                        opt(g.use_reentrant), at(g.use_reentrant_loc),
                        g.via.empty() ? "" : " via=" + g.via);
+    out += fmt::format("  preserve_rng_state={}@{}\n", opt(g.preserve_rng_state),
+                       at(g.preserve_rng_state_loc));
   }
   for (const auto& k : c.kbit_prepares) {
     out +=
         fmt::format("kbit_prepare {} use_gradient_checkpointing={} kwargs={} use_reentrant={}@{}\n",
                     call(k.call), opt(k.use_gradient_checkpointing), k.has_kwargs ? "yes" : "no",
                     opt(k.use_reentrant), at(k.use_reentrant_loc));
+    out += fmt::format("  preserve_rng_state={}@{}\n", opt(k.preserve_rng_state),
+                       at(k.preserve_rng_state_loc));
   }
   for (const auto& p : c.peft_wraps) out += "peft_wrap " + call(p) + "\n";
   for (const auto& p : c.input_hooks) out += "input_hook " + call(p) + "\n";

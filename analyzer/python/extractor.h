@@ -118,6 +118,8 @@ class Extractor {
   void trainer_call(TSNode call, const Callee& c, const Args& a, std::string cls, std::string kind,
                     bool trl);
   void gc_enable_call(TSNode call, const Callee& c, const Args& a);
+  // gradient_checkpointing_kwargs["preserve_rng_state"], which reaches torch's checkpoint.
+  void read_kwargs_preserve(const Value& kwargs, std::optional<bool>& out, Location& at);
   void from_pretrained_call(TSNode call, const Callee& c, const Args& a);
   void quantization_call(TSNode call, const Args& a, std::string_view cls);
   void use_cache_assignment(TSNode target, TSNode value);

@@ -219,6 +219,22 @@ TEST_CASE("resolver: TRL dropout defaults") {
   (void)grpo;
 }
 
+TEST_CASE("resolver: the model's own dropout for config classes that have one") {
+  const std::vector<std::pair<std::string, std::string>> v = {{"trl", "0.22.0"}, {"transformers", "4.57.0"}};
+  // GPT-2 keeps 0.1 in every block: more than TRL's LoRA default of 0.05.
+  auto gpt2 = resolve_text("model_name_or_path: openai-community/gpt2\nmax_seq_length: 512\nuse_peft: true\n", v);
+  CHECK(*gpt2.only().dropout.value == doctest::Approx(0.1));
+  CHECK(first_row(gpt2.only().dropout.why) == "transformers.model_dropout");
+  // DPO turns every dropout off, the model's included.
+  auto dpo = resolve_text("model_name_or_path: gpt2\nbeta: 0.1\nuse_peft: true\n", v);
+  CHECK(dpo.only().dropout.is(0.0));
+  // Llama-style models have none; ModernBERT neither.
+  auto qwen = resolve_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nmax_seq_length: 512\n", v);
+  CHECK(qwen.only().dropout.is(0.0));
+  auto mb = resolve_text("model_name_or_path: answerdotai/ModernBERT-base\nmax_seq_length: 512\n", v);
+  CHECK(mb.only().dropout.is(0.0));
+}
+
 // ---- Axolotl ------------------------------------------------------------------------------------
 
 TEST_CASE("resolver: Axolotl's use_reentrant ladder") {
