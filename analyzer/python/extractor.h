@@ -118,6 +118,7 @@ class Extractor {
   void trainer_call(TSNode call, const Callee& c, const Args& a, std::string cls, std::string kind,
                     bool trl);
   void gc_enable_call(TSNode call, const Callee& c, const Args& a);
+  void version_call(TSNode call, const Callee& c, const Args& a, std::string_view fn);
   void from_pretrained_call(TSNode call, const Callee& c, const Args& a);
   void quantization_call(TSNode call, const Args& a, std::string_view cls);
   void use_cache_assignment(TSNode target, TSNode value);
