@@ -401,11 +401,13 @@ std::optional<std::pair<std::string, bool>> Extractor::local_trainer(TSNode cls,
 // (and require_version_core) raise unless the named library satisfies the requirement. Only
 // transformers' own functions are read (diffusers' check_min_version checks diffusers), only
 // literal arguments (or names bound to one), and only calls that run on every path through
-// their function: one under an `if` constrains some runs only.
+// their function: one under an `if` constrains some runs only (`if __name__ == "__main__":`
+// is every run of a script).
 void Extractor::version_call(TSNode call, const Callee& c, const Args& a, std::string_view fn) {
   if (a.positional.empty()) return;
   CodeCall cc = code_call(call, c);
-  if (!cc.guards.empty()) return;
+  for (const auto& g : cc.guards)
+    if (g != "__name__ == \"__main__\"" && g != "__name__ == '__main__'") return;
   Value v = ev_.eval(a.positional[0], scope_);
   if (v.kind != Value::Kind::Str) return;
   VersionDeclFact d;

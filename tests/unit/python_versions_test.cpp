@@ -46,6 +46,15 @@ TEST_CASE("python: check_min_version through the module path, an alias and a bou
   CHECK(line_of(decl(*f, "transformers", 1)->loc) == 6);
 }
 
+TEST_CASE("python: check_min_version under the script's main guard runs on every run") {
+  auto f =
+      py("from transformers.utils import check_min_version\n"
+         "if __name__ == \"__main__\":\n"
+         "    check_min_version(\"4.46.0\")\n");
+  REQUIRE(f->code->version_decls.size() == 1);
+  CHECK(line_of(f->code->version_decls[0].loc) == 3);
+}
+
 TEST_CASE("python: check_min_version that is not transformers', or runs on some paths only") {
   auto f =
       py("from diffusers.utils import check_min_version\n"
