@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "analyzer/source.h"
+#include "analyzer/versions.h"
 
 namespace gcheck {
 
@@ -140,6 +141,18 @@ struct RecomputeCallFact {
   Location frozen_source_loc;        // where the input was frozen
 };
 
+// A library version the script itself requires to run (Python): transformers'
+// check_min_version("4.57.0.dev0") and require_version("peft>=0.10") raise at start-up when
+// the installed version does not satisfy them; a PEP 723 `# /// script` header's
+// dependencies are what a runner (uv run, pipx run) installs. Only libraries gcheck knows.
+struct VersionDeclFact {
+  std::string library;  // normalized ("transformers")
+  VersionRange range;
+  std::string spec;  // as written (">=4.57.0.dev0", "==4.46.0")
+  Location loc;      // the call, or the dependency string in the header
+  std::string via;   // "check_min_version", "require_version", "PEP 723 script metadata"
+};
+
 struct CodeFacts {
   std::vector<CheckpointCallFact> checkpoint_calls;
   std::vector<GcEnableFact> gc_enables;
@@ -154,6 +167,7 @@ struct CodeFacts {
   std::vector<CodeCall> unsloth_gc;          // use_gradient_checkpointing="unsloth"
   std::vector<TrainerFact> trainers;
   std::vector<CodeCall> save_on_cpu;         // torch.autograd.graph.save_on_cpu() around a checkpoint
+  std::vector<VersionDeclFact> version_decls;  // the versions the script requires (Python)
   std::vector<CodeCall> arg_parsers;         // HfArgumentParser(...) / TrlParser(...): the training
                                              // settings come from the command line or a YAML
   std::vector<RecomputeFunctionFact> recompute_functions;  // C++

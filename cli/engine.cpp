@@ -195,9 +195,62 @@ std::vector<Finding> evaluate(const Inputs& in, const VersionMap& versions,
   return out;
 }
 
+// How a script's declaration reads in `gcheck explain`: check_min_version("4.57.0.dev0").
+std::string declaration_text(const VersionDeclFact& d) {
+  if (d.via == "check_min_version" && d.range.lo)
+    return fmt::format("check_min_version(\"{}\")", d.range.lo->v.text);
+  if (d.via == "require_version" || d.via == "require_version_core")
+    return fmt::format("{}(\"{}\")", d.via, d.spec);
+  return fmt::format("{} \"{}\"", d.via, d.spec);
+}
+
+// The versions a script declares it runs with (check_min_version, require_version, a PEP 723
+// header), per library. The run must satisfy every declaration, so they intersect; one that
+// contradicts those before it is dropped (the script cannot run at all then, and what it
+// would run with is not known).
+VersionMap declared_versions(const Facts* script) {
+  VersionMap out;
+  if (!script || !script->code) return out;
+  for (const auto& d : script->code->version_decls) {
+    auto it = out.find(d.library);
+    if (it == out.end()) {
+      out[d.library] = VersionInfo{d.range, d.loc, declaration_text(d)};
+      continue;
+    }
+    VersionRange both = it->second.range;
+    both.intersect(d.range);
+    if (both.empty() || both == it->second.range) continue;
+    it->second.range = both;
+    it->second.source +=
+        fmt::format(" and {}:{} {}", d.loc.file, d.loc.span.begin.line, declaration_text(d));
+  }
+  return out;
+}
+
 VersionMap versions_for(const std::string& path, const LintOptions& opts, const ProjectConfig& pc,
-                        PinFinder& pins) {
+                        PinFinder& pins, const Facts* script) {
   VersionMap v = pins.pins_for(path);
+  // The script's own declarations and the pins near it both hold for the run: where both name
+  // a library, the run is in their intersection. When they contradict (no version satisfies
+  // both), the pin file stands: it says what is installed, and the script would stop at its
+  // check.
+  std::set<std::string> from_script;
+  for (auto& [lib, d] : declared_versions(script)) {
+    auto it = v.find(lib);
+    if (it == v.end()) {
+      from_script.insert(lib);
+      v[lib] = std::move(d);
+      continue;
+    }
+    VersionRange both = it->second.range;
+    both.intersect(d.range);
+    if (both.empty() || both == it->second.range) continue;
+    std::string pin =
+        it->second.where.span.begin.known()
+            ? fmt::format("{}:{}", it->second.where.file, it->second.where.span.begin.line)
+            : it->second.source;
+    it->second = VersionInfo{both, d.where, fmt::format("{} and {}", d.source, pin)};
+  }
   for (const auto& [lib, ver] : pc.assume) {
     VersionInfo vi;
     auto r = VersionRange::parse_spec(ver);
@@ -207,12 +260,23 @@ VersionMap versions_for(const std::string& path, const LintOptions& opts, const 
     vi.where = pc.assume_loc.count(lib) ? pc.assume_loc.at(lib) : Location{};
     vi.source = relative_to_cwd(pc.path);
     v[lib] = vi;
+    from_script.erase(lib);
   }
   // With no version known, transformers is modelled from 4.35.0 (Nov 2023, the first release
   // with gradient_checkpointing_kwargs) on: older releases are only checked when pinned.
   // torch likewise from 2.2.0 (Jan 2024, checkpoint_wrapper defaults to non-reentrant).
+  // A script's minimum (check_min_version("4.20.0")) says nothing about newer releases: the
+  // modelled range still starts at the floor.
   for (auto [lib, floor] : {std::pair<const char*, const char*>{"transformers", "4.35.0"}, {"torch", "2.2.0"}}) {
-    if (v.count(lib)) continue;
+    if (auto it = v.find(lib); it != v.end()) {
+      VersionRange& r = it->second.range;
+      Version f = *Version::parse(floor);
+      if (from_script.count(lib) && !r.hi && (!r.lo || r.lo->v < f)) {
+        r.lo = Bound{f, true};
+        it->second.source += fmt::format(", from {} on as modelled", floor);
+      }
+      continue;
+    }
     VersionInfo vi;
     vi.range.lo = Bound{*Version::parse(floor), true};
     vi.source = "gcheck's modelled range when no version is known (pin it to check older ones)";
@@ -363,7 +427,7 @@ void lint_cxx(const std::vector<std::pair<std::string, bool>>& files, const Lint
     res.sources[fp->source->display()] = fp->source;
     Inputs in;
     in.primary = fp;
-    VersionMap versions = versions_for(fp->source->display(), opts, prep.pc, pins);
+    VersionMap versions = versions_for(fp->source->display(), opts, prep.pc, pins, nullptr);
     auto found = evaluate(in, versions, prep.rules);
     for (auto& f : found) all.push_back(std::move(f));
   }
@@ -536,7 +600,7 @@ LintResult run_lint(const LintOptions& opts) {
     Inputs in = link_inputs(primary, link_path, cache, launcher_for(path, opts, prep.pc));
     if (in.deepspeed) res.sources[in.deepspeed->source->display()] = in.deepspeed->source;
     if (in.launcher) res.sources[in.launcher->source->display()] = in.launcher->source;
-    VersionMap versions = versions_for(path, opts, prep.pc, pins);
+    VersionMap versions = versions_for(path, opts, prep.pc, pins, fp.get());
     auto found = evaluate(in, versions, prep.rules);
     for (auto& f : found) all.push_back(std::move(f));
   }
@@ -671,7 +735,7 @@ ExplainResult run_explain(const std::string& file, const LintOptions& opts) {
   }
   er.inputs = link_inputs(er.facts, link_path, cache, launcher_for(file, opts, prep.pc));
   PinFinder pins;
-  er.versions = versions_for(file, opts, prep.pc, pins);
+  er.versions = versions_for(file, opts, prep.pc, pins, er.facts.get());
   std::vector<Setup> setups;
   auto paths = explore(er.versions, [&](Scenario& sc, size_t) {
     Setup s = resolve(er.inputs, sc);

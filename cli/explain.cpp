@@ -111,9 +111,14 @@ std::string version_line(const ExplainResult& er) {
   for (auto lib : kLibraries) {
     auto it = er.versions.find(lib);
     if (it == er.versions.end()) continue;
-    std::string where = it->second.where.known() && it->second.where.span.begin.known()
-                            ? fmt::format("{}:{}", it->second.where.file, it->second.where.span.begin.line)
-                            : it->second.source;
+    const VersionInfo& vi = it->second;
+    std::string where = vi.where.known() && vi.where.span.begin.known()
+                            ? fmt::format("{}:{}", vi.where.file, vi.where.span.begin.line)
+                            : vi.source;
+    // A pin file names itself; a script's declaration says what it is (check_min_version(...)).
+    if (vi.where.known() && !vi.source.empty() && vi.source != vi.where.file &&
+        vi.source != relative_to_cwd(vi.where.file))
+      where += " " + vi.source;
     out += fmt::format("    {} ({})\n", it->second.range.describe(lib), where);
   }
   if (out.empty()) out = "    none known: version-gated values are explored for every version\n";

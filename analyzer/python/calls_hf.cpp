@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "analyzer/project.h"
 #include "analyzer/python/extractor.h"
 
 namespace gcheck::py {
@@ -100,6 +101,9 @@ bool Extractor::hf_call(TSNode call, const Callee& c, const Args& a) {
       quantization_call(call, a, last);
     } else if (last == "HfArgumentParser") {
       code_.arg_parsers.push_back(code_call(call, c));
+    } else if (last == "check_min_version" || last == "require_version" ||
+               last == "require_version_core") {
+      version_call(call, c, a, last);
     } else {
       return false;
     }
@@ -401,6 +405,43 @@ void Extractor::read_kwargs_preserve(const Value& kwargs, std::optional<bool>& o
     out = e->b;
   else
     sink_.unreadable(unreadable(*e, kn, "gradient_checkpointing_kwargs.preserve_rng_state"));
+}
+
+// transformers.utils.check_min_version("4.57.0.dev0") raises unless the installed transformers
+// is at least that version; transformers.utils.versions.require_version("peft>=0.10.0", ...)
+// (and require_version_core) raise unless the named library satisfies the requirement. Only
+// transformers' own functions are read (diffusers' check_min_version checks diffusers), only
+// literal arguments (or names bound to one), and only calls that run on every path through
+// their function: one under an `if` constrains some runs only (`if __name__ == "__main__":`
+// is every run of a script).
+void Extractor::version_call(TSNode call, const Callee& c, const Args& a, std::string_view fn) {
+  if (a.positional.empty()) return;
+  CodeCall cc = code_call(call, c);
+  for (const auto& g : cc.guards)
+    if (g != "__name__ == \"__main__\"" && g != "__name__ == '__main__'") return;
+  Value v = ev_.eval(a.positional[0], scope_);
+  if (v.kind != Value::Kind::Str) return;
+  VersionDeclFact d;
+  d.loc = cc.loc;
+  d.via = std::string(fn);
+  if (fn == "check_min_version") {
+    // The bound is kept as written, dev releases included: Version orders 4.57.0.dev0 before
+    // 4.57.0rc1 and 4.57.0, as transformers' own packaging.version comparison does, so
+    // check_min_version("4.57.0.dev0") decides every gate below 4.57 and leaves a gate at
+    // 4.57.0 itself open (a dev build of the 4.57 line may predate the change).
+    auto ver = Version::parse(v.s);
+    if (!ver) return;
+    d.library = "transformers";
+    d.spec = ">=" + ver->text;
+    d.range.lo = Bound{*ver, true};
+  } else {
+    auto req = parse_requirement(v.s);
+    if (!req) return;  // a library gcheck has no gates for, or no version in it
+    d.library = req->first;
+    d.range = req->second;
+    d.spec = v.s;
+  }
+  code_.version_decls.push_back(std::move(d));
 }
 
 void Extractor::gc_enable_call(TSNode call, const Callee& c, const Args& a) {

@@ -153,6 +153,9 @@ std::string dump_python_facts(const Facts& f) {
     out += fmt::format("trainer {} cls={} kind={}\n", call(t.call), t.cls, t.kind);
   for (const auto& p : c.save_on_cpu) out += "save_on_cpu " + call(p) + "\n";
   for (const auto& p : c.arg_parsers) out += "arg_parser " + call(p) + "\n";
+  for (const auto& d : c.version_decls)
+    out += fmt::format("version {} {} @{} via={:?} spec={:?}\n", d.library,
+                       d.range.describe(d.library), at(d.loc), d.via, d.spec);
   return out;
 }
 

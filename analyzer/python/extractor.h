@@ -120,6 +120,7 @@ class Extractor {
   void gc_enable_call(TSNode call, const Callee& c, const Args& a);
   // gradient_checkpointing_kwargs["preserve_rng_state"], which reaches torch's checkpoint.
   void read_kwargs_preserve(const Value& kwargs, std::optional<bool>& out, Location& at);
+  void version_call(TSNode call, const Callee& c, const Args& a, std::string_view fn);
   void from_pretrained_call(TSNode call, const Callee& c, const Args& a);
   void quantization_call(TSNode call, const Args& a, std::string_view cls);
   void use_cache_assignment(TSNode target, TSNode value);

@@ -3,6 +3,7 @@
 #include "analyzer/python/extractor.h"
 #include "analyzer/python/grammar.h"
 #include "analyzer/python/relevance.h"
+#include "analyzer/python/script_metadata.h"
 #include "analyzer/python/syntax.h"
 #include "analyzer/python/ts_arena.h"
 
@@ -44,6 +45,7 @@ Result<std::shared_ptr<Facts>> python_facts(SourcePtr src, const InputLimits& li
   f->code = std::make_shared<CodeFacts>();
   py::Extractor x(m.value(), *f, limits);
   x.run();
+  py::read_script_metadata(*src, *f->code);
   return f;
 }
 

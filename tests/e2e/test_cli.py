@@ -659,6 +659,61 @@ class Scripts(Base):
         self.assertIn("Checkpointing in code", e.stdout)
         self.assertIn("train.py:6:12 torch.utils.checkpoint.checkpoint(...)  use_reentrant=True (torch)", e.stdout)
 
+    GC_ENABLE = textwrap.dedent("""\
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import check_min_version
+
+        check_min_version("MIN")
+        model = AutoModelForCausalLM.from_pretrained("gpt2")
+        model.gradient_checkpointing_enable()
+        """)
+
+    def test_the_scripts_own_version_declaration(self):
+        # Unstated, gradient_checkpointing_enable() without kwargs is explored on every version.
+        self.t.write("plain.py", self.GC_ENABLE.replace('check_min_version("MIN")\n', ""))
+        _, j = self.lint_json("plain.py")
+        self.assertEqual(sorted((f["rule"], f["condition"]) for f in j["findings"]),
+                         [("GC105", "transformers < 4.37.0"),
+                          ("GC403", "4.37.0 <= transformers < 5.1.0")])
+        # check_min_version("5.2.0"): the script cannot run on the versions those hold for.
+        self.t.write("train.py", self.GC_ENABLE.replace("MIN", "5.2.0"))
+        _, j = self.lint_json("train.py")
+        self.assertEqual(j["findings"], [])
+        e = run(["explain", "train.py"], cwd=self.t.dir)
+        self.assertEqual(e.returncode, 0, e.stderr)
+        self.assertIn('transformers >= 5.2.0 (train.py:4 check_min_version("5.2.0"))', e.stdout)
+        self.assertNotIn("unknowns explored", e.stdout)
+        # --assume wins over the script.
+        e = run(["explain", "train.py", "--assume", "transformers=4.40.0"], cwd=self.t.dir)
+        self.assertIn("transformers 4.40.0 (--assume)", e.stdout)
+
+    def test_pep723_header_pins_the_version(self):
+        self.t.write("sft.py", "# /// script\n# dependencies = [\n#   \"transformers==4.40.0\",\n# ]\n# ///\n"
+                     + self.GC_ENABLE.replace('check_min_version("MIN")\n', ""))
+        _, j = self.lint_json("sft.py")
+        self.assertEqual([(f["rule"], f["severity"], f["condition"]) for f in j["findings"]],
+                         [("GC403", "info", None)])
+        e = run(["explain", "sft.py"], cwd=self.t.dir)
+        self.assertIn('transformers 4.40.0 (sft.py:3 PEP 723 script metadata "transformers==4.40.0")',
+                      e.stdout)
+
+    def test_script_declaration_meets_the_pin_file(self):
+        # Both hold for the run: the intersection, citing both.
+        self.t.write("requirements.txt", "transformers>=4.30,<5\n")
+        self.t.write("train.py", self.GC_ENABLE.replace("MIN", "4.45.0"))
+        e = run(["explain", "train.py"], cwd=self.t.dir)
+        self.assertIn('4.45.0 <= transformers < 5 (train.py:4 check_min_version("4.45.0") and '
+                      'requirements.txt:1)', e.stdout)
+        _, j = self.lint_json("train.py")
+        self.assertEqual([(f["rule"], f["condition"]) for f in j["findings"]], [("GC403", None)])
+        # A contradiction: the pin file stands, and nothing new is reported.
+        self.t.write("requirements.txt", "transformers==4.36.0\n")
+        self.t.write("train.py", self.GC_ENABLE.replace("MIN", "5.2.0"))
+        e = run(["explain", "train.py"], cwd=self.t.dir)
+        self.assertIn("transformers 4.36.0 (requirements.txt:1)", e.stdout)
+        _, j = self.lint_json("train.py")
+        self.assertEqual([(f["rule"], f["condition"]) for f in j["findings"]], [("GC105", None)])
+
 
 CXX_FROZEN = """\
 #include <torch/torch.h>

@@ -5,6 +5,7 @@
 //   # gcheck-expect: GC302                 a GC302 finding on the next line that is not
 //                                          blank or another annotation
 //   # gcheck-expect: GC302 warning if deepspeed < 0.19.3   ... with this severity and condition
+//   # gcheck-expect: GC105 warning always    ... with this severity and no condition
 //   # gcheck-ok: GC302                     no GC302 finding on that line
 //
 // JSON cannot hold comments: `file.json.expect` beside it holds the same lines without the
@@ -35,6 +36,7 @@ struct Expectation {
   uint32_t line = 0;
   std::string severity;   // optional
   std::string condition;  // optional
+  bool unconditional = false;  // "always": holds on every version path
   std::string where;      // for messages
 };
 
@@ -73,6 +75,10 @@ Expectation parse_expect(const std::string& body, bool ok) {
   size_t i = 1;
   if (i < words.size() && (words[i] == "error" || words[i] == "warning" || words[i] == "info"))
     e.severity = words[i++];
+  if (i < words.size() && words[i] == "always") {
+    e.unconditional = true;
+    ++i;
+  }
   if (i < words.size() && words[i] == "if") {
     std::string c;
     for (++i; i < words.size(); ++i) c += (c.empty() ? "" : " ") + words[i];
@@ -254,6 +260,9 @@ TEST_CASE("annotated fixtures") {
           if (!e.severity.empty())
             CHECK_MESSAGE(severity_name(f.severity) == e.severity,
                           e.where << ": expected severity " << e.severity << ", got " << severity_name(f.severity) << ": " << f.message);
+          if (e.unconditional)
+            CHECK_MESSAGE(f.condition.empty(),
+                          e.where << ": expected no condition, got '" << f.condition << "'");
           if (!e.condition.empty())
             CHECK_MESSAGE(f.condition == e.condition,
                           e.where << ": expected condition '" << e.condition << "', got '" << f.condition << "'");

@@ -231,6 +231,17 @@ TEST_CASE("python selection: the statements a fact needs are parsed, the others 
     return test::py(code);
   };
 
+  SUBCASE("the script's version declarations and the names they read are parsed") {
+    auto f = check(
+        "from transformers.utils import check_min_version\n"
+        "from transformers.utils.versions import require_version\n"
+        "MIN = '4.57.0.dev0'\nMSG = make_hint()\n"
+        "check_min_version(MIN)\n"
+        "require_version('peft>=0.10', MSG)\n",
+        {"MIN = ", "check_min_version(MIN)", "require_version('peft"}, {"total = 0"});
+    CHECK(f->code->version_decls.size() == 2);
+  }
+
   SUBCASE("keyword arguments: read ones pull in their bindings, others do not") {
     auto f = check(
         "from transformers import TrainingArguments, Trainer\n"
