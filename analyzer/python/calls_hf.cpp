@@ -396,15 +396,27 @@ std::optional<std::pair<std::string, bool>> Extractor::local_trainer(TSNode cls,
   return std::nullopt;
 }
 
-void Extractor::read_kwargs_preserve(const Value& kwargs, std::optional<bool>& out, Location& at) {
-  TSNode kn{};
-  const Value* e = kwargs.get("preserve_rng_state", &kn);
-  if (!e) return;
-  at = loc(kn);
-  if (e->kind == Value::Kind::Bool)
-    out = e->b;
-  else
-    sink_.unreadable(unreadable(*e, kn, "gradient_checkpointing_kwargs.preserve_rng_state"));
+void Extractor::read_gc_kwargs(const Value& kwargs, std::optional<bool>& use_reentrant,
+                               Location& use_reentrant_at, std::optional<bool>& preserve,
+                               Location& preserve_at) {
+  auto read = [&](std::string_view key, std::optional<bool>& out, Location& at) {
+    TSNode kn{};
+    const Value* e = kwargs.get(key, &kn);
+    if (!e) return false;
+    at = loc(kn);
+    if (e->kind == Value::Kind::Bool)
+      out = e->b;
+    else
+      sink_.unreadable(
+          unreadable(*e, kn, "gradient_checkpointing_kwargs." + std::string(key)));
+    return true;
+  };
+  read("preserve_rng_state", preserve, preserve_at);
+  if (!read("use_reentrant", use_reentrant, use_reentrant_at) && kwargs.open)
+    sink_.unreadable(Unreadable{
+        loc(kwargs.open_node), "gradient_checkpointing_kwargs.use_reentrant",
+        fmt::format("`{}` may set use_reentrant; what it holds is known only at run time",
+                    short_text(m_, kwargs.open_node))});
 }
 
 // transformers.utils.check_min_version("4.57.0.dev0") raises unless the installed transformers
@@ -458,20 +470,8 @@ void Extractor::gc_enable_call(TSNode call, const Callee& c, const Args& a) {
     g.has_kwargs = true;
     if (o.value.is_dict()) {
       g.empty_kwargs = o.value.keys.empty() && !o.value.open;
-      read_kwargs_preserve(o.value, g.preserve_rng_state, g.preserve_rng_state_loc);
-      TSNode kn{};
-      if (const Value* e = o.value.get("use_reentrant", &kn)) {
-        g.use_reentrant_loc = loc(kn);
-        if (e->kind == Value::Kind::Bool)
-          g.use_reentrant = e->b;
-        else
-          sink_.unreadable(unreadable(*e, kn, "gradient_checkpointing_kwargs.use_reentrant"));
-      } else if (o.value.open) {
-        sink_.unreadable(Unreadable{
-            loc(o.value.open_node), "gradient_checkpointing_kwargs.use_reentrant",
-            fmt::format("`{}` may set use_reentrant; what it holds is known only at run time",
-                        short_text(m_, o.value.open_node))});
-      }
+      read_gc_kwargs(o.value, g.use_reentrant, g.use_reentrant_loc, g.preserve_rng_state,
+                     g.preserve_rng_state_loc);
     } else {
       sink_.unreadable(unreadable(o.value, o.key, "gradient_checkpointing_kwargs"));
     }

@@ -101,20 +101,8 @@ void Extractor::kbit_call(TSNode call, const Callee& c, const Args& a) {
   if (kw.found && kw.value.kind != Value::Kind::None) {
     k.has_kwargs = true;
     if (kw.value.is_dict()) {
-      read_kwargs_preserve(kw.value, k.preserve_rng_state, k.preserve_rng_state_loc);
-      TSNode kn{};
-      if (const Value* e = kw.value.get("use_reentrant", &kn)) {
-        k.use_reentrant_loc = loc(kn);
-        if (e->kind == Value::Kind::Bool)
-          k.use_reentrant = e->b;
-        else
-          sink_.unreadable(unreadable(*e, kn, "gradient_checkpointing_kwargs.use_reentrant"));
-      } else if (kw.value.open) {
-        sink_.unreadable(Unreadable{
-            loc(kw.value.open_node), "gradient_checkpointing_kwargs.use_reentrant",
-            fmt::format("`{}` may set use_reentrant; what it holds is known only at run time",
-                        short_text(m_, kw.value.open_node))});
-      }
+      read_gc_kwargs(kw.value, k.use_reentrant, k.use_reentrant_loc, k.preserve_rng_state,
+                     k.preserve_rng_state_loc);
     } else {
       sink_.unreadable(unreadable(kw.value, kw.key, "gradient_checkpointing_kwargs"));
     }

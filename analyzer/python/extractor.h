@@ -118,8 +118,11 @@ class Extractor {
   void trainer_call(TSNode call, const Callee& c, const Args& a, std::string cls, std::string kind,
                     bool trl);
   void gc_enable_call(TSNode call, const Callee& c, const Args& a);
-  // gradient_checkpointing_kwargs["preserve_rng_state"], which reaches torch's checkpoint.
-  void read_kwargs_preserve(const Value& kwargs, std::optional<bool>& out, Location& at);
+  // What a gradient_checkpointing_kwargs dict passes on to torch's checkpoint: use_reentrant
+  // (or that an opaque **splat may set it) and preserve_rng_state.
+  void read_gc_kwargs(const Value& kwargs, std::optional<bool>& use_reentrant,
+                      Location& use_reentrant_at, std::optional<bool>& preserve,
+                      Location& preserve_at);
   void version_call(TSNode call, const Callee& c, const Args& a, std::string_view fn);
   void from_pretrained_call(TSNode call, const Callee& c, const Args& a);
   void quantization_call(TSNode call, const Args& a, std::string_view cls);
