@@ -44,7 +44,12 @@ if ! cmp -s "$work/selected.txt" "$work/full.txt"; then
   exit 1
 fi
 echo "facts: identical with and without the statement selection ($(grep -vc "^== \|^format \|^anchor " "$work/full.txt") fact lines)"
-"$bench" --stats "$scripts" | head -1
+stats=$("$bench" --stats "$scripts" | head -1)
+echo "$stats"
+case "$stats" in
+  *"parsed again whole 0") ;;
+  *) echo "python_bench.sh: some selections did not parse on their own (the front end parsed those files again whole)" >&2; exit 1 ;;
+esac
 
 median_line() { grep '^median' | sed -E 's/median ([0-9.]+) s wall, ([0-9.]+) s cpu.*/\1 \2/'; }
 : > "$work/times"

@@ -1485,8 +1485,22 @@ Selection select_statements(const SourceFile& src) {
   }
   thread_local Keeper keeper;
   std::vector<char> keep = keeper.run(sc);
-  if (std::find(keep.begin(), keep.end(), 1) == keep.end())
-    keep[0] = 1;  // a module needs one statement
+  if (std::find(keep.begin(), keep.end(), 1) == keep.end()) {
+    // A module needs one statement: the first simple one at the top level (the first line may
+    // be a `try:` or a `def`, which would need its block and its clauses).
+    int pick = -1;
+    for (size_t k = 0; k < lines.size() && pick < 0; ++k) {
+      const Line& l = lines[k];
+      auto self = static_cast<int>(k);
+      bool alone = l.unit == self && (k + 1 == lines.size() || lines[k + 1].unit != self);
+      if (l.parent < 0 && !l.header && !l.clause && l.lead != '@' && alone) pick = self;
+    }
+    if (pick < 0) {
+      sel.why = "nothing to select, and no simple statement at the top level";
+      return sel;
+    }
+    keep[static_cast<size_t>(pick)] = 1;
+  }
   TSPoint eof{};
   bool eof_known = false;
   auto add = [&](uint32_t from, TSPoint from_pt, uint32_t to, TSPoint to_pt) {

@@ -226,7 +226,8 @@ std::optional<InputError> first_syntax_error(const Module& m) {
   return check_block(m, m.root(), 0);
 }
 
-Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
+Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges, bool* reparsed) {
+  if (reparsed) *reparsed = false;
   // Under an open arena the parser is made for this file and dropped with it; otherwise the
   // thread's parser is reused.
   bool arena = TsArena::open();
@@ -244,6 +245,7 @@ Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges) {
       Module m(src, std::move(tree));
       if (!first_syntax_error(m)) return m;
     }
+    if (reparsed) *reparsed = true;
   }
   TreePtr tree = make_tree(ts_parser_parse_string(p, nullptr, text.data(), size));
   if (!tree)

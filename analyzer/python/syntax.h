@@ -64,8 +64,10 @@ void each_named(TSNode n, Fn&& fn) {
 
 // Parses `src` (thread-safe: one parser per thread). Bad syntax is an InputError located at
 // the first problem. With `ranges`, only those byte ranges (whole top-level statements) are
-// parsed; should they hold an error, the whole file is parsed and decides.
-Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges = nullptr);
+// parsed; should they hold an error, the whole file is parsed and decides (`*reparsed` says
+// when that happened: the benchmark counts it).
+Result<Module> parse_module(SourcePtr src, const std::vector<TSRange>* ranges = nullptr,
+                            bool* reparsed = nullptr);
 
 // The first syntax problem in a parsed tree, if any.
 std::optional<InputError> first_syntax_error(const Module& m);

@@ -3,6 +3,7 @@
 // pipeline, logging and evaluation are not parsed, while every fact stays what a full parse
 // reads (test::py compares both readings of every snippet here).
 #include "analyzer/python/relevance.h"
+#include "analyzer/python/syntax.h"
 #include "tests/unit/python_test_util.h"
 
 using namespace gcheck;
@@ -364,4 +365,20 @@ TEST_CASE("python selection: keyword arguments no handler reads are left out of 
   CHECK(parsed(code, "args=TrainingArguments(output_dir='p'"));
   CHECK_FALSE(parsed(code, "output_dir='p'"));  // inside it, unread again
   CHECK(parsed(code, "model=model"));
+}
+
+TEST_CASE("python selection: a file with nothing to select parses as selected") {
+  // The module's one statement must parse on its own: not a bare `try:` or `def` header.
+  for (const std::string code :
+       {"try:\n    import torch\nexcept ImportError:\n    pass\nelse:\n    torch.manual_seed(0)\n",
+        "def f():\n    return 1\n\nimport torch\nx = 1\n", "@decorate\ndef f():\n    return 1\n"}) {
+    CAPTURE(code);
+    SourceFile src("t.py", "t.py", code);
+    py::Selection sel = py::select_statements(src);
+    bool reparsed = true;
+    auto again = py::parse_module(std::make_shared<SourceFile>("t.py", "t.py", code),
+                                  sel.whole ? nullptr : &sel.ranges, &reparsed);
+    REQUIRE(again);
+    CHECK_FALSE(reparsed);
+  }
 }
