@@ -1367,7 +1367,29 @@ class Keeper {
 
   // Every kept header needs a statement in its block: the first single-line one, else the
   // first statement (whose own blocks are then filled the same way).
+  // Keeps one statement of the block whose statements start at line `first`: the first
+  // simple one, else the first compound one with its clauses (whose own blocks are filled in
+  // turn).
+  void fill_block(int first) {
+    for (int c = first; c >= 0; c = next_sibling_[static_cast<size_t>(c)]) {
+      const Line& l = (*lines_)[static_cast<size_t>(c)];
+      int after = next_sibling_[static_cast<size_t>(c)];
+      bool alone = l.unit == c && (after < 0 || (*lines_)[static_cast<size_t>(after)].unit != c);
+      if (!l.header && l.lead != '@' && alone) {
+        keep_[static_cast<size_t>(c)] = 1;
+        return;
+      }
+    }
+    int u = (*lines_)[static_cast<size_t>(first)].unit;
+    for (int m = u; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == u;
+         m = next_sibling_[static_cast<size_t>(m)])
+      keep_[static_cast<size_t>(m)] = 1;
+  }
+
+  // Every kept header's block, and the module itself (line 0 starts it), holds a statement.
   void fill_empty_blocks() {
+    if (!(*lines_).empty() && std::find(keep_.begin(), keep_.end(), 1) == keep_.end())
+      fill_block(0);
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t k = 0; k < (*lines_).size(); ++k) {
@@ -1376,25 +1398,7 @@ class Keeper {
         for (int c = first_child_[k]; c >= 0 && !any; c = next_sibling_[static_cast<size_t>(c)])
           any = keep_[static_cast<size_t>(c)] != 0;
         if (any) continue;
-        int pick = -1;
-        for (int c = first_child_[k]; c >= 0; c = next_sibling_[static_cast<size_t>(c)]) {
-          const Line& l = (*lines_)[static_cast<size_t>(c)];
-          int after = next_sibling_[static_cast<size_t>(c)];
-          bool alone =
-              l.unit == c && (after < 0 || (*lines_)[static_cast<size_t>(after)].unit != c);
-          if (!l.header && l.lead != '@' && alone) {
-            pick = c;
-            break;
-          }
-        }
-        if (pick >= 0) {
-          keep_[static_cast<size_t>(pick)] = 1;
-        } else {
-          int u = (*lines_)[static_cast<size_t>(first_child_[k])].unit;
-          for (int m = u; m >= 0 && (*lines_)[static_cast<size_t>(m)].unit == u;
-               m = next_sibling_[static_cast<size_t>(m)])
-            keep_[static_cast<size_t>(m)] = 1;
-        }
+        fill_block(first_child_[k]);
         changed = true;
       }
     }
@@ -1485,22 +1489,6 @@ Selection select_statements(const SourceFile& src) {
   }
   thread_local Keeper keeper;
   std::vector<char> keep = keeper.run(sc);
-  if (std::find(keep.begin(), keep.end(), 1) == keep.end()) {
-    // A module needs one statement: the first simple one at the top level (the first line may
-    // be a `try:` or a `def`, which would need its block and its clauses).
-    int pick = -1;
-    for (size_t k = 0; k < lines.size() && pick < 0; ++k) {
-      const Line& l = lines[k];
-      auto self = static_cast<int>(k);
-      bool alone = l.unit == self && (k + 1 == lines.size() || lines[k + 1].unit != self);
-      if (l.parent < 0 && !l.header && !l.clause && l.lead != '@' && alone) pick = self;
-    }
-    if (pick < 0) {
-      sel.why = "nothing to select, and no simple statement at the top level";
-      return sel;
-    }
-    keep[static_cast<size_t>(pick)] = 1;
-  }
   TSPoint eof{};
   bool eof_known = false;
   auto add = [&](uint32_t from, TSPoint from_pt, uint32_t to, TSPoint to_pt) {
